@@ -1,0 +1,142 @@
+"""The study's command line, parsed and validated into one typed ``StudySpec``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainables.config import ConfigError, TrialConfig, parse_value
+
+# Budget of each trial on a CPU-only machine versus one with a GPU; ``--set`` overrides.
+CPU_BUDGET: dict[str, Any] = {"train_subset": 20_000, "eval_train": 5_000, "eval_test": 0}
+GPU_BUDGET: dict[str, Any] = {"train_subset": 0, "eval_train": 10_000, "eval_test": 0}
+
+
+class UsageError(ValueError):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything the driver needs, validated once."""
+
+    num_samples: int
+    dataset: str
+    data_dir: Path
+    seed: int
+    max_epochs: int
+    pins: dict[str, Any] = field(default_factory=dict)
+    experiment_name: str = ""
+    tracking_uri: str = ""
+    storage_path: Path = Path("ray_results")
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float = 1.0
+    max_concurrent: int | None = None
+    address: str | None = None
+    grace_period: int = 1
+    reduction_factor: int = 3
+    download: bool = True
+    command: str = ""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m study.run",
+        description="Search contrastive (siamese) training settings with Ray Tune + Optuna; "
+        "record every trial in MLflow.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--num-samples", type=int, default=50, help="trials to run")
+    p.add_argument("--dataset", default="mnist",
+                   help="mnist, fashion-mnist, cifar10, cifar100, digits, or a folder with "
+                        "train.npz and test.npz")
+    p.add_argument("--data-dir", default="data",
+                   help="torchvision's root folder for built-in datasets")
+    p.add_argument("--no-download", action="store_true",
+                   help="never download a missing built-in dataset")
+    p.add_argument("--seed", type=int, default=0,
+                   help="study seed: fixes Optuna's sampler and every trial's torch seed")
+    p.add_argument("--max-epochs", type=int, default=3,
+                   help="epochs of a trial that the scheduler never stops")
+    p.add_argument("--set", dest="pins", action="append", default=[], metavar="KEY=VALUE",
+                   help="pin a configuration dimension instead of searching it "
+                        f"(keys: {', '.join(f.name for f in TrialConfig.__dataclass_fields__.values())})")
+    p.add_argument("--experiment-name", default=None,
+                   help="MLflow experiment and Ray experiment name (default: siamese-<dataset>)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                        "sqlite:///<cwd>/mlflow.db)")
+    p.add_argument("--storage-path", default="ray_results", help="where Ray keeps trial results")
+    p.add_argument("--gpus-per-trial", type=float, default=None,
+                   help="GPU fraction per trial (default: by encoder size when GPUs exist, else 0)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPU cores per trial")
+    p.add_argument("--max-concurrent", type=int, default=None,
+                   help="at most this many trials at once (default: as many as resources allow)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--grace-period", type=int, default=1,
+                   help="ASHA: epochs every trial gets before it can be stopped")
+    p.add_argument("--reduction-factor", type=int, default=3,
+                   help="ASHA: keep the top 1/factor of trials at each rung")
+    return p
+
+
+def parse_pins(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> typed pins; unknown keys or values raise ``UsageError``."""
+    pins: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {item!r} is not KEY=VALUE; e.g. --set mode=triplet")
+        try:
+            pins[key.strip()] = parse_value(key.strip(), text.strip())
+        except ConfigError as err:
+            raise UsageError(f"--set {item}: {err}") from None
+    return pins
+
+
+def parse_args(argv: list[str] | None = None) -> StudySpec:
+    """Parse and validate; raises ``UsageError`` with a one-line message on bad input."""
+    args = build_parser().parse_args(argv)
+    if args.num_samples < 1:
+        raise UsageError(f"--num-samples {args.num_samples} must be at least 1")
+    if args.max_epochs < 1:
+        raise UsageError(f"--max-epochs {args.max_epochs} must be at least 1")
+    if args.cpus_per_trial <= 0:
+        raise UsageError(f"--cpus-per-trial {args.cpus_per_trial} must be above 0")
+    if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
+        raise UsageError(f"--gpus-per-trial {args.gpus_per_trial} must be 0 or more")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise UsageError(f"--max-concurrent {args.max_concurrent} must be at least 1")
+    if args.grace_period < 1 or args.reduction_factor < 2:
+        raise UsageError("--grace-period must be >= 1 and --reduction-factor >= 2")
+    pins = parse_pins(args.pins)
+    if "epochs" in pins:
+        raise UsageError("--set epochs=... is not a pin; use --max-epochs N")
+    dataset = args.dataset
+    name = (dataset if "/" not in dataset and not Path(dataset).is_dir()
+            else Path(dataset).resolve().name)
+    return StudySpec(
+        num_samples=args.num_samples,
+        dataset=dataset,
+        data_dir=Path(args.data_dir).expanduser().absolute(),
+        seed=args.seed,
+        max_epochs=args.max_epochs,
+        pins=pins,
+        experiment_name=args.experiment_name or f"siamese-{name}",
+        tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "",
+        storage_path=Path(args.storage_path).expanduser().absolute(),
+        gpus_per_trial=args.gpus_per_trial,
+        cpus_per_trial=args.cpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        address=args.address or os.environ.get("RAY_ADDRESS") or None,
+        grace_period=args.grace_period,
+        reduction_factor=args.reduction_factor,
+        download=not args.no_download,
+        command=shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)]),
+    )

@@ -1,0 +1,48 @@
+"""The thin Ray adapter around ``trainables.run_trial``.
+
+Each epoch it reports the flat metrics dict to Tune together with a checkpoint holding the
+last evaluated embedding (``embedding.npz``), from which the driver draws the t-SNE plot,
+also for trials the scheduler stops early.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from study.space import trial_config
+from trainables.data import Dataset
+from trainables.trial import EpochReport, run_trial
+
+EMBEDDING_FILE = "embedding.npz"
+
+
+def train_trial(config: dict[str, Any], data: Dataset) -> None:
+    """Tune function trainable: ``tune.with_parameters(train_trial, data=dataset)``."""
+    from ray import tune
+
+    cfg = trial_config(config)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    placement = {
+        "node": platform.node(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch_threads": torch.get_num_threads(),
+    }
+
+    def report(epoch: EpochReport) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            np.savez(Path(folder) / EMBEDDING_FILE, embedding=epoch.embedding,
+                     labels=epoch.labels)
+            tune.report({**epoch.metrics, **placement},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
+
+    run_trial(cfg, data, device=device, report=report)

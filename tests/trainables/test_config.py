@@ -1,0 +1,48 @@
+"""Typed config at the boundary: unknown keys, types and values fail with their names."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainables.config import ConfigError, TrialConfig, parse_value
+
+
+def test_defaults_round_trip() -> None:
+    cfg = TrialConfig()
+    assert TrialConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_integral_floats_become_ints() -> None:
+    cfg = TrialConfig.from_dict({"embedding_dim": 32.0, "lr": 1})
+    assert cfg.embedding_dim == 32 and isinstance(cfg.embedding_dim, int)
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"colour": 1}, "unknown config key.*colour.*valid keys: augmentation"),
+        ({"augmentation": "flip"}, "augmentation='flip'.*none, rotation, simclr"),
+        ({"mode": "pair"}, "loss='triplet_margin' is not defined for mode='pair'.*cosine_embedding"),
+        ({"embedding_dim": 1}, "embedding_dim=1 is too small"),
+        ({"embedding_dim": 3.5}, "embedding_dim=3.5 must be a whole number"),
+        ({"lr": "fast"}, "lr='fast' must be a number"),
+        ({"lr": 0}, r"lr=0.0 is out of range"),
+        ({"positives": "instance"}, "augmentation='none' makes both views identical"),
+        ({"mode": "pair", "loss": "cosine_embedding", "margin": 1.5}, "margin=1.5 is out of range"),
+        ({"encoder": "vit"}, "encoder='vit'.*small_cnn, resnet18"),
+    ],
+)
+def test_bad_values_name_the_key(values: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrialConfig.from_dict(values)
+
+
+def test_parse_value() -> None:
+    assert parse_value("embedding_dim", "16") == 16
+    assert parse_value("margin", "0.25") == 0.25
+    assert parse_value("mode", "pair") == "pair"
+    with pytest.raises(ConfigError, match="embedding_dim='big' must be an integer"):
+        parse_value("embedding_dim", "big")
+    with pytest.raises(ConfigError, match="unknown config key 'size'"):
+        parse_value("size", "3")

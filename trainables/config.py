@@ -1,0 +1,188 @@
+"""One trial's configuration: a frozen, typed record built once from a plain dict.
+
+The field names are the contract between the trial, the study's search space, the
+MLflow params and the analysis (which groups by them). ``TrialConfig.from_dict`` is the
+only place a dict becomes a config: unknown keys, wrong types and invalid values fail
+there, with the key's name and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+# Which losses are defined for which mode, and which positives each loss accepts.
+# The search space reads these tables too, so that it only proposes valid combinations.
+LOSSES_BY_MODE: dict[str, tuple[str, ...]] = {
+    "pair": ("cosine_embedding", "contrastive"),
+    "triplet": ("triplet_margin",),
+}
+AUGMENTATION_CHOICES = ("none", "rotation", "simclr")
+MODE_CHOICES = tuple(LOSSES_BY_MODE)
+LOSS_CHOICES = tuple(loss for losses in LOSSES_BY_MODE.values() for loss in losses)
+POSITIVES_CHOICES = ("class", "instance")
+ENCODER_CHOICES = ("small_cnn", "resnet18")
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "augmentation": AUGMENTATION_CHOICES,
+    "mode": MODE_CHOICES,
+    "loss": LOSS_CHOICES,
+    "positives": POSITIVES_CHOICES,
+    "encoder": ENCODER_CHOICES,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value that is unknown, ill-typed or out of range."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialConfig:
+    """Everything one trial needs to know, validated.
+
+    Searched dimensions
+        augmentation: ``none`` | ``rotation`` | ``simclr`` (see ``trainables.augment``).
+        aug_strength: scale of the augmentation's random ranges, in (0, 2]; 1 is the default
+            magnitude (rotation: +-15 degrees, +-10 % scale; simclr: SimCLR's jitter 0.4).
+        mode: ``pair`` (two images, similar or dissimilar) or ``triplet`` (anchor, positive,
+            negative).
+        loss: ``cosine_embedding`` | ``contrastive`` (pair) or ``triplet_margin`` (triplet).
+        margin: the loss's margin (cosine units for ``cosine_embedding``, distance units
+            otherwise).
+        embedding_dim: output size D of the encoder.
+        positives: ``class`` (another image of the same class) or ``instance`` (another
+            augmented view of the same image; label-free, needs an augmentation).
+        encoder: ``small_cnn`` or ``resnet18`` (CIFAR-style: 3x3 stem, no max-pool).
+        lr: Adam learning rate; weight_decay: AdamW decoupled weight decay.
+        batch_size: number of anchors per step (a triplet step encodes 3x that many images).
+    Budget and evaluation
+        epochs: training epochs; train_subset: anchors per epoch (0 = the whole training set).
+        eval_train: training images embedded to fit the probe and as kNN references.
+        eval_test: test images embedded to score probe and kNN (0 = the whole test split).
+        tsne_samples: test embeddings kept for the t-SNE plot.
+        knn_k: neighbours of the kNN classifier. p_norm: the triplet loss's p-norm.
+        seed: fixes initialisation, sampling and augmentation.
+    """
+
+    augmentation: str = "none"
+    aug_strength: float = 1.0
+    mode: str = "triplet"
+    loss: str = "triplet_margin"
+    margin: float = 0.2
+    embedding_dim: int = 64
+    positives: str = "class"
+    encoder: str = "small_cnn"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 1
+    train_subset: int = 0
+    eval_train: int = 10_000
+    eval_test: int = 0
+    tsne_samples: int = 2_000
+    knn_k: int = 10
+    p_norm: float = 2.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, choices in CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ConfigError(
+                    f"{name}={value!r} is not valid; choose one of {', '.join(choices)}"
+                )
+        allowed = LOSSES_BY_MODE[self.mode]
+        if self.loss not in allowed:
+            raise ConfigError(
+                f"loss={self.loss!r} is not defined for mode={self.mode!r}; "
+                f"choose one of {', '.join(allowed)}"
+            )
+        if self.positives == "instance" and self.augmentation == "none":
+            raise ConfigError(
+                "positives='instance' with augmentation='none' makes both views identical; "
+                "choose augmentation rotation or simclr, or positives='class'"
+            )
+        _check_range("aug_strength", self.aug_strength, 0.0, 2.0, low_open=True)
+        _check_range("margin", self.margin, 0.0, 100.0)
+        if self.loss == "cosine_embedding":
+            _check_range("margin", self.margin, -1.0, 1.0)
+        _check_range("lr", self.lr, 0.0, 10.0, low_open=True)
+        _check_range("weight_decay", self.weight_decay, 0.0, 10.0)
+        _check_range("p_norm", self.p_norm, 0.0, 100.0, low_open=True)
+        for name, low in (
+            ("embedding_dim", 2),
+            ("batch_size", 2),
+            ("epochs", 1),
+            ("train_subset", 0),
+            ("eval_train", 10),
+            ("eval_test", 0),
+            ("tsne_samples", 0),
+            ("knn_k", 1),
+        ):
+            if getattr(self, name) < low:
+                raise ConfigError(f"{name}={getattr(self, name)} is too small; use {low} or more")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrialConfig:
+        """Build a config from a dict (e.g. a Tune trial's config).
+
+        Unknown keys and values of the wrong type raise ``ConfigError`` naming the key.
+        Integral floats are accepted for int fields (Optuna may hand back 64.0).
+        """
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(known)}"
+            )
+        kwargs = {key: _coerce(key, value, known[key].type) for key, value in values.items()}
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat dict of every field: what MLflow records as params."""
+        return dataclasses.asdict(self)
+
+
+def _coerce(key: str, value: Any, type_name: Any) -> Any:
+    type_name = type_name if isinstance(type_name, str) else type_name.__name__
+    if type_name == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}={value!r} must be a string")
+        return value
+    if type_name == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}={value!r} must be an integer")
+        if int(value) != value:
+            raise ConfigError(f"{key}={value!r} must be a whole number")
+        return int(value)
+    if type_name == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}={value!r} must be a number")
+        return float(value)
+    raise TypeError(f"unsupported field type {type_name} for {key}")
+
+
+def _check_range(
+    name: str, value: float, low: float, high: float, *, low_open: bool = False
+) -> None:
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high or value != value:
+        bound = "(" if low_open else "["
+        raise ConfigError(f"{name}={value} is out of range; use a value in {bound}{low}, {high}]")
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Parse a ``KEY=VALUE`` string's value into the field's type (for CLIs' ``--set``)."""
+    known = {f.name: f for f in fields(TrialConfig)}
+    if key not in known:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(known)}")
+    type_name = known[key].type
+    type_name = type_name if isinstance(type_name, str) else type_name.__name__
+    if type_name == "str":
+        return text
+    try:
+        return int(text) if type_name == "int" else float(text)
+    except ValueError:
+        kind = "an integer" if type_name == "int" else "a number"
+        raise ConfigError(f"{key}={text!r} must be {kind}") from None

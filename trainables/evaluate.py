@@ -1,0 +1,116 @@
+"""Judging an embedding: a linear probe, a kNN classifier, and a t-SNE picture.
+
+Embeddings are (N, D) float tensors or arrays; labels are (N,) integers.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def knn_accuracy(
+    train_emb: Tensor, train_y: Tensor, test_emb: Tensor, test_y: Tensor, k: int = 10
+) -> float:
+    """Accuracy of a k-nearest-neighbour majority vote under cosine similarity.
+
+    Each test embedding takes the most frequent label among its ``k`` most similar training
+    embeddings (ties: the smallest label).  Computed in test chunks of 1024 on the
+    embeddings' device.
+    """
+    k = min(k, len(train_emb))
+    train_n = torch.nn.functional.normalize(train_emb.float(), dim=1)
+    test_n = torch.nn.functional.normalize(test_emb.float(), dim=1)
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    correct = 0
+    for start in range(0, len(test_n), 1024):
+        sims = test_n[start : start + 1024] @ train_n.T
+        neighbours = sims.topk(k, dim=1).indices
+        votes = torch.zeros(len(neighbours), num_classes, device=sims.device)
+        votes.scatter_add_(1, train_y[neighbours], torch.ones_like(neighbours, dtype=votes.dtype))
+        predicted = votes.argmax(dim=1)
+        correct += int((predicted == test_y[start : start + 1024]).sum())
+    return correct / len(test_n)
+
+
+def probe_accuracy(
+    train_emb: np.ndarray, train_y: np.ndarray, test_emb: np.ndarray, test_y: np.ndarray,
+    seed: int = 0,
+) -> float:
+    """Test accuracy of a multinomial logistic regression fitted on training embeddings.
+
+    The "classifier on top of the frozen embedding": features are standardised with the
+    training statistics; scikit-learn's ``LogisticRegression`` (L-BFGS, C=1).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(
+        StandardScaler(), LogisticRegression(C=1.0, max_iter=300, random_state=seed)
+    )
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(train_emb, train_y)
+    return float(model.score(test_emb, test_y))
+
+
+def tsne_map(embedding: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A 2-D t-SNE map (van der Maaten & Hinton 2008) of (N, D) embeddings -> (N, 2).
+
+    Perplexity is 30, or less for tiny samples (it must stay below N).
+    """
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, max(2, (len(embedding) - 1) // 3)))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return tsne.fit_transform(embedding.astype(np.float32)).astype(np.float32)
+
+
+def scatter_png(
+    points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
+    xlabel: str = "t-SNE 1", ylabel: str = "t-SNE 2",
+) -> bytes:
+    """A PNG scatter plot of (N, 2) points coloured by class, with a legend and a title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 6), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps["tab10" if len(class_names) <= 10 else "tab20"]
+    for k, name in enumerate(class_names):
+        mask = labels == k
+        if mask.any():
+            ax.scatter(points[mask, 0], points[mask, 1], s=4, color=cmap(k % cmap.N), label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9, wrap=True)
+    if len(class_names) <= 20:
+        ax.legend(markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                  title="class")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def embedding_plots(
+    embedding: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
+    seed: int = 0,
+) -> dict[str, bytes]:
+    """The trial's pictures: ``tsne.png`` always, ``embedding.png`` (raw axes) when D = 2."""
+    plots = {"tsne.png": scatter_png(tsne_map(embedding, seed), labels, class_names, title)}
+    if embedding.shape[1] == 2:
+        plots["embedding.png"] = scatter_png(
+            embedding, labels, class_names, title, xlabel="embedding 1", ylabel="embedding 2"
+        )
+    return plots

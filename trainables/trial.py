@@ -1,0 +1,215 @@
+"""One trial: train a siamese encoder on pairs or triplets, judge it after every epoch.
+
+Runs without Ray: ``run_trial(config, dataset, report=...)``.  The order of events:
+build (seeded model, optimiser, class index; data to the device once) -> for each epoch:
+draw anchors, build pairs/triplets, augment all views in one batched call, encode, loss,
+step -> embed the fixed evaluation sample, probe and kNN accuracy -> ``report(EpochReport)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from trainables.augment import augment
+from trainables.config import TrialConfig
+from trainables.data import Dataset
+from trainables.encoders import build_encoder
+from trainables.evaluate import knn_accuracy, probe_accuracy
+from trainables.losses import build_loss
+from trainables.sampling import ClassIndex, sample_pairs, sample_triplets
+
+# The per-epoch metrics dict, documented once.  Every value is a float.
+METRIC_DOCS: dict[str, str] = {
+    "epoch": "epochs completed (1-based)",
+    "loss": "mean training loss over the epoch",
+    "knn_accuracy": "cosine kNN accuracy of test embeddings against the training sample",
+    "probe_accuracy": "test accuracy of a logistic-regression probe on the frozen embedding",
+    "epoch_time_s": "wall time of the epoch's training steps, seconds",
+    "eval_time_s": "wall time of the epoch's evaluation (embedding, probe, kNN), seconds",
+    "images_per_s": "training images encoded per second (views, not anchors)",
+}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite: the trial diverged."""
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What a trial reports after each epoch.
+
+    metrics: the flat dict documented in ``METRIC_DOCS``.
+    embedding: (M, D) float32 L2-normalised test embeddings (M = tsne_samples), the last
+        evaluated embedding that the t-SNE plot is drawn from.
+    labels: (M,) their class labels.
+    """
+
+    metrics: dict[str, float]
+    embedding: np.ndarray
+    labels: np.ndarray
+
+
+Reporter = Callable[[EpochReport], None]
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """``requested`` if given, else CUDA when available, else the CPU."""
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _evaluation_indices(n: int, size: int, seed: int = 1234) -> Tensor:
+    """A fixed random subset of ``size`` indices out of ``n`` (all when size is 0 or >= n).
+
+    Independent of the trial's seed, so every trial is judged on the same images.
+    """
+    if size <= 0 or size >= n:
+        return torch.arange(n)
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=g)[:size].sort().values
+
+
+class _Views:
+    """Turns uint8 images into normalised float views: convert, augment, normalise."""
+
+    def __init__(self, cfg: TrialConfig, mean: Tensor, std: Tensor) -> None:
+        self.kind = cfg.augmentation
+        self.strength = cfg.aug_strength
+        self.mean = mean.view(1, -1, 1, 1)
+        self.std = std.view(1, -1, 1, 1)
+
+    def __call__(self, images: Tensor, generator: torch.Generator | None) -> Tensor:
+        x = images.float().div_(255)
+        if generator is not None:
+            x = augment(x, self.kind, self.strength, generator)
+        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def embed(model: nn.Module, views: _Views, images: Tensor, batch: int = 1024) -> Tensor:
+    """L2-normalised embeddings (N, D) of un-augmented images (N, C, H, W) uint8."""
+    model.eval()
+    out = [F.normalize(model(views(images[i : i + batch], None)).float(), dim=1)
+           for i in range(0, len(images), batch)]
+    model.train()
+    return torch.cat(out)
+
+
+def run_trial(
+    cfg: TrialConfig,
+    data: Dataset,
+    *,
+    device: torch.device | str | None = None,
+    report: Reporter | None = None,
+) -> EpochReport:
+    """Train and judge one configuration; call ``report`` after every epoch.
+
+    Returns the last epoch's report.  Raises ``NonFiniteLossError`` as soon as the loss
+    stops being finite.
+    """
+    device = pick_device(str(device) if device else None)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+
+    # Build: statistics, data on the device once, the model, the optimiser.
+    mean = torch.tensor(data.mean, device=device)
+    std = torch.tensor(data.std, device=device)
+    data = data.to(device)
+    views = _Views(cfg, mean, std)
+    index = ClassIndex.build(data.train_y, data.num_classes)
+    model = build_encoder(cfg.encoder, data.image_shape[0], cfg.embedding_dim)
+    model = model.to(device, memory_format=torch.channels_last)
+    loss_fn = build_loss(cfg.loss, margin=cfg.margin, p_norm=cfg.p_norm)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_train = len(data.train_y)
+    anchors_per_epoch = min(cfg.train_subset or n_train, n_train)
+    steps_per_epoch = max(1, anchors_per_epoch // cfg.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=cfg.lr, total_steps=steps_per_epoch * cfg.epochs, pct_start=0.15
+    )
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    eval_train = _evaluation_indices(n_train, cfg.eval_train).to(device)
+    eval_test = _evaluation_indices(len(data.test_y), cfg.eval_test).to(device)
+    tsne_count = min(cfg.tsne_samples, len(eval_test))
+    views_per_anchor = 3 if cfg.mode == "triplet" else 2
+
+    last: EpochReport | None = None
+    for epoch in range(1, cfg.epochs + 1):
+        # Train one epoch.
+        start = time.perf_counter()
+        order = torch.randperm(n_train, generator=generator, device=device)[:anchors_per_epoch]
+        loss_sum = torch.zeros((), device=device)
+        for step in range(steps_per_epoch):
+            anchors = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            if cfg.mode == "triplet":
+                groups = sample_triplets(anchors, data.train_y, index, cfg.positives, generator)
+                target = None
+            else:
+                *groups, target = sample_pairs(
+                    anchors, data.train_y, index, cfg.positives, generator
+                )
+            images = data.train_x[torch.cat(groups)]
+            x = views(images, generator if cfg.augmentation != "none" else None)
+            with autocast:
+                z = model(x)
+            z = F.normalize(z.float(), dim=1).chunk(views_per_anchor)
+            loss = loss_fn(*z) if target is None else loss_fn(*z, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach()
+            if step % 25 == 0 or step == steps_per_epoch - 1:
+                _check_finite(loss_sum, epoch, step)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time = time.perf_counter() - start
+
+        # Judge the epoch on the fixed evaluation sample.
+        start = time.perf_counter()
+        train_emb = embed(model, views, data.train_x[eval_train])
+        test_emb = embed(model, views, data.test_x[eval_test])
+        train_lab, test_lab = data.train_y[eval_train], data.test_y[eval_test]
+        knn = knn_accuracy(train_emb, train_lab, test_emb, test_lab, k=cfg.knn_k)
+        probe = probe_accuracy(
+            train_emb.cpu().numpy(), train_lab.cpu().numpy(),
+            test_emb.cpu().numpy(), test_lab.cpu().numpy(), seed=cfg.seed,
+        )
+        eval_time = time.perf_counter() - start
+
+        metrics = {
+            "epoch": float(epoch),
+            "loss": float(loss_sum) / steps_per_epoch,
+            "knn_accuracy": knn,
+            "probe_accuracy": probe,
+            "epoch_time_s": train_time,
+            "eval_time_s": eval_time,
+            "images_per_s": steps_per_epoch * cfg.batch_size * views_per_anchor / train_time,
+        }
+        last = EpochReport(
+            metrics,
+            test_emb[:tsne_count].cpu().numpy(),
+            test_lab[:tsne_count].cpu().numpy(),
+        )
+        if report is not None:
+            report(last)
+    assert last is not None  # epochs >= 1 is validated by TrialConfig
+    return last
+
+
+def _check_finite(loss_sum: Tensor, epoch: int, step: int) -> None:
+    value = float(loss_sum)
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"training loss became {value} at epoch {epoch}, step {step}; "
+            "the trial diverged (try a lower lr)"
+        )
