@@ -19,6 +19,7 @@ from trainables.config import (
     LOSSES_BY_MODE,
     MODE_CHOICES,
     POSITIVES_CHOICES,
+    ConfigError,
     TrialConfig,
 )
 
@@ -66,6 +67,8 @@ class SearchSpace:
             return suggest()
 
         def categorical(key: str, choices: tuple, name: str | None = None) -> Any:
+            if not choices:
+                raise ConfigError(f"the pins {self.pins} leave no valid value for {key}")
             if len(choices) == 1 and key not in self.pins:
                 constants[key] = choices[0]
                 return choices[0]

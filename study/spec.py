@@ -100,6 +100,23 @@ def parse_pins(items: list[str]) -> dict[str, Any]:
     return pins
 
 
+def check_pins(pins: dict[str, Any], seed: int = 0) -> None:
+    """Draw configurations from the pinned space: contradicting pins fail before any trial."""
+    import optuna
+
+    from study.space import SearchSpace, trial_config
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = SearchSpace(pins=pins, study_seed=seed)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    for _ in range(20):
+        trial = study.ask()
+        try:
+            trial_config({**trial.params, **space(trial)})
+        except ConfigError as err:
+            raise UsageError(f"--set: {err}") from None
+
+
 def parse_args(argv: list[str] | None = None) -> StudySpec:
     """Parse and validate; raises ``UsageError`` with a one-line message on bad input."""
     args = build_parser().parse_args(argv)
@@ -116,6 +133,7 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
     if args.grace_period < 1 or args.reduction_factor < 2:
         raise UsageError("--grace-period must be >= 1 and --reduction-factor >= 2")
     pins = parse_pins(args.pins)
+    check_pins(pins, args.seed)
     if "epochs" in pins:
         raise UsageError("--set epochs=... is not a pin; use --max-epochs N")
     dataset = args.dataset

@@ -180,6 +180,8 @@ def parse_value(key: str, text: str) -> Any:
     type_name = known[key].type
     type_name = type_name if isinstance(type_name, str) else type_name.__name__
     if type_name == "str":
+        if text not in CHOICES[key]:
+            raise ConfigError(f"{key}={text!r} is not valid; choose one of {', '.join(CHOICES[key])}")
         return text
     try:
         return int(text) if type_name == "int" else float(text)

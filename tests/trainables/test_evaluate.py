@@ -23,8 +23,8 @@ def _blobs(n: int, seed: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("k", [1, 5, 15])
 def test_knn_matches_sklearn_cosine(k: int) -> None:
-    xtr, ytr = _blobs(300, 0, 1.5)
-    xte, yte = _blobs(200, 1, 1.5)
+    x, y = _blobs(500, 0, 1.5)
+    xtr, ytr, xte, yte = x[:300], y[:300], x[300:], y[300:]
     ref = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute")
     expected = ref.fit(xtr, ytr).score(xte, yte)
     ours = knn_accuracy(torch.from_numpy(xtr), torch.from_numpy(ytr), torch.from_numpy(xte),
@@ -35,8 +35,8 @@ def test_knn_matches_sklearn_cosine(k: int) -> None:
 
 
 def test_probe_matches_sklearn() -> None:
-    xtr, ytr = _blobs(400, 2, 2.0)
-    xte, yte = _blobs(300, 3, 2.0)
+    x, y = _blobs(700, 2, 2.0)
+    xtr, ytr, xte, yte = x[:400], y[:400], x[400:], y[400:]
     scaler = StandardScaler().fit(xtr)
     ref = LogisticRegression(max_iter=1000).fit(scaler.transform(xtr), ytr)
     expected = ref.score(scaler.transform(xte), yte)

@@ -1,0 +1,158 @@
+"""A tiny document model rendered twice: Markdown (images linked) and one self-contained HTML
+file (images embedded as ``data:image/png;base64,`` URIs).
+
+Cells and numbers go through ``fmt``: a missing or non-finite value prints as "–", never
+as "nan".
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+MISSING = "–"
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A value for a report: floats with ``digits`` significant digits (scientific notation
+    below 1e-3), ints as is, None/NaN/inf as "–"."""
+    if value is None:
+        return MISSING
+    if isinstance(value, float) or getattr(getattr(value, "dtype", None), "kind", "") == "f":
+        x = float(value)
+        if not math.isfinite(x):
+            return MISSING
+        if x != 0 and abs(x) < 1e-3:
+            return f"{x:.{max(digits - 1, 0)}e}"
+        return f"{x:.{digits}g}"
+    try:
+        if pd.isna(value):
+            return MISSING
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def fmt_ci(low: float, high: float, digits: int = 3) -> str:
+    """``[low, high]``, or "–" when the interval is undefined."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return MISSING
+    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """Text with ``code`` and **bold** spans (the only inline markup)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DataFrame shown as is; cells are formatted with ``fmt``."""
+
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Image:
+    path: Path
+    alt: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Image
+
+
+def _cell(value: Any) -> str:
+    return fmt(value, 4) if isinstance(value, float) else fmt(value)
+
+
+def markdown(blocks: list[Block], base: Path) -> str:
+    """The document as Markdown; image links are relative to ``base`` (the report folder)."""
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            out.append(f"{'#' * block.level} {block.text}")
+        elif isinstance(block, Paragraph):
+            out.append(block.text)
+        elif isinstance(block, Bullets):
+            out.append("\n".join(f"- {item}" for item in block.items))
+        elif isinstance(block, Table):
+            out.append(_markdown_table(block.frame))
+        elif isinstance(block, Image):
+            out.append(f"![{block.alt}]({block.path.relative_to(base).as_posix()})")
+    return "\n\n".join(out) + "\n"
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(esc(str(c)) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(esc(_cell(v)) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f2f2f2; }
+tr:nth-child(even) td { background: #fafafa; }
+img { max-width: 100%; height: auto; display: block; margin: 0.8em 0; }
+code { background: #f2f2f2; padding: 0 0.2em; }
+h1, h2, h3 { margin-top: 1.6em; }
+"""
+
+
+def html_document(blocks: list[Block], title: str) -> str:
+    """The document as one self-contained HTML page (images inlined as base64 PNG)."""
+    body: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            level = min(max(block.level, 1), 6)
+            body.append(f"<h{level}>{_inline(block.text)}</h{level}>")
+        elif isinstance(block, Paragraph):
+            body.append(f"<p>{_inline(block.text)}</p>")
+        elif isinstance(block, Bullets):
+            items = "".join(f"<li>{_inline(i)}</li>" for i in block.items)
+            body.append(f"<ul>{items}</ul>")
+        elif isinstance(block, Table):
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in block.frame.columns)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+                for row in block.frame.itertuples(index=False))
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(block, Image):
+            data = base64.b64encode(block.path.read_bytes()).decode("ascii")
+            body.append(f'<img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}">')
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    text = html.escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)

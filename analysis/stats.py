@@ -1,0 +1,205 @@
+"""Statistics on trial results: pure functions on arrays and DataFrames.
+
+- ``bootstrap_ci``: percentile bootstrap CI of the mean (Efron & Tibshirani 1993, ch. 13).
+- ``mann_whitney``: two-sided Mann-Whitney U test (scipy's, exact or asymptotic by size).
+- ``holm``: Holm's step-down adjustment of p-values (Holm 1979), controls the FWER.
+- ``quantile_edges`` / ``assign_bins``: group a numeric dimension into quantile bins.
+- ``summarize_groups`` / ``pairwise_tests``: per-value tables and pairwise comparisons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+N_RESAMPLES = 2000
+CONFIDENCE = 0.95
+MIN_TEST_N = 3  # fewer trials in a group: "too few trials to test"
+ALPHA = 0.05
+
+
+def bootstrap_ci(values: Sequence[float] | np.ndarray, *, n_resamples: int = N_RESAMPLES,
+                 confidence: float = CONFIDENCE, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean.
+
+    Returns ``(low, high)``; ``(nan, nan)`` for fewer than 2 values (no spread to resample).
+    The same seed gives the same interval.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_resamples, x.size))].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def mann_whitney(a: Sequence[float] | np.ndarray,
+                 b: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Two-sided Mann-Whitney U test of ``a`` against ``b``.
+
+    Returns ``(U of a, p)``; ``U > len(a) * len(b) / 2`` means ``a`` tends to be larger.
+    """
+    result = sps.mannwhitneyu(np.asarray(a, float), np.asarray(b, float),
+                              alternative="two-sided")
+    return float(result.statistic), float(result.pvalue)
+
+
+def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values, in the input order.
+
+    Sort ascending, multiply the i-th smallest (0-based) by ``m - i``, take the running
+    maximum, cap at 1. NaN entries are left NaN and not counted in ``m``.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    scaled = p[order] * (m - np.arange(m))
+    out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return out
+
+
+def n_bins_for(n: int) -> int:
+    """How many quantile bins ``n`` values support (about 5 or more values per bin)."""
+    if n >= 20:
+        return 4
+    if n >= 9:
+        return 3
+    if n >= 4:
+        return 2
+    return 1
+
+
+def quantile_edges(values: Sequence[float] | np.ndarray, n_bins: int | None = None,
+                   log: bool = False) -> np.ndarray:
+    """Edges of ``n_bins`` equal-count bins of the finite values (default ``n_bins_for``).
+
+    Quantiles of log-values when ``log`` (the same edges for a monotone transform, but
+    interpolated on the log scale). Duplicate edges merge (fewer bins). Returns an
+    increasing array of ``bins + 1`` edges, the first and last the minimum and maximum;
+    an empty array when there are no finite values.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return np.array([])
+    n_bins = n_bins_for(x.size) if n_bins is None else max(1, n_bins)
+    qs = np.linspace(0.0, 1.0, n_bins + 1)
+    edges = np.exp(np.quantile(np.log(x), qs)) if log and (x > 0).all() else np.quantile(x, qs)
+    edges[0], edges[-1] = x.min(), x.max()
+    return np.unique(edges)
+
+
+def bin_label(low: float, high: float, last: bool) -> str:
+    """``[low, high)``, or ``[low, high]`` for the last bin, with 3 significant digits."""
+    return f"[{low:.3g}, {high:.3g}{']' if last else ')'}"
+
+
+def assign_bins(values: Sequence[float] | np.ndarray | pd.Series,
+                edges: np.ndarray) -> pd.Categorical:
+    """Label each value with its bin ``[edge_i, edge_i+1)`` (the last bin closed).
+
+    Values outside the edges or not finite get NaN. Returns an ordered Categorical whose
+    categories are the bin labels in increasing order (one category ``[v, v]`` when all
+    edges coincide).
+    """
+    x = np.asarray(values, dtype=float)
+    if len(edges) == 0:
+        return pd.Categorical([np.nan] * len(x), categories=[], ordered=True)
+    if len(edges) == 1:
+        label = bin_label(edges[0], edges[0], True)
+        codes = np.where(x == edges[0], 0, -1)
+        return pd.Categorical.from_codes(codes, categories=[label], ordered=True)
+    labels = [bin_label(lo, hi, i == len(edges) - 2)
+              for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))]
+    codes = np.searchsorted(edges, x, side="right") - 1
+    codes = np.where(x == edges[-1], len(edges) - 2, codes)
+    inside = np.isfinite(x) & (x >= edges[0]) & (x <= edges[-1])
+    codes = np.where(inside, codes, -1)
+    return pd.Categorical.from_codes(codes, categories=labels, ordered=True)
+
+
+def summarize_groups(groups: pd.Series, values: pd.Series, *, seed: int = 0) -> pd.DataFrame:
+    """Per-group statistics of ``values`` (aligned by index; NaN values are dropped).
+
+    Returns one row per group, in the group order (categories of an ordered Categorical,
+    else first appearance), with columns ``group, n, mean, median, ci_low, ci_high``
+    (``ci_*``: 95 % percentile bootstrap CI of the mean; NaN for n < 2).
+    """
+    frame = pd.DataFrame({"group": groups, "value": values}).dropna(subset=["value", "group"])
+    order = (list(groups.cat.categories) if isinstance(groups.dtype, pd.CategoricalDtype)
+             else list(pd.unique(groups.dropna())))
+    rows = []
+    for i, group in enumerate(order):
+        x = frame.loc[frame["group"] == group, "value"].to_numpy(float)
+        low, high = bootstrap_ci(x, seed=seed + i)
+        rows.append({"group": group, "n": int(x.size),
+                     "mean": float(x.mean()) if x.size else np.nan,
+                     "median": float(np.median(x)) if x.size else np.nan,
+                     "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows, columns=["group", "n", "mean", "median", "ci_low", "ci_high"])
+
+
+def pairwise_tests(groups: pd.Series, values: pd.Series, *, higher_is_better: bool = True,
+                   alpha: float = ALPHA, min_n: int = MIN_TEST_N) -> pd.DataFrame:
+    """Mann-Whitney U between every pair of groups, Holm-adjusted across the tested pairs.
+
+    Returns one row per pair ``(a, b)`` (group order as in ``summarize_groups``) with
+    columns ``a, b, n_a, n_b, median_a, median_b, U, p, p_holm, winner, verdict``:
+    ``winner`` is the better group when ``p_holm < alpha`` (by the U statistic's direction)
+    else None; ``verdict`` is a plain sentence; pairs where a group has fewer than ``min_n``
+    values are not tested (``p`` NaN, "too few trials to test").
+    """
+    summary = summarize_groups(groups, values)
+    frame = pd.DataFrame({"group": groups, "value": values}).dropna(subset=["value", "group"])
+    rows = []
+    for a, b in combinations(summary["group"], 2):
+        xa = frame.loc[frame["group"] == a, "value"].to_numpy(float)
+        xb = frame.loc[frame["group"] == b, "value"].to_numpy(float)
+        u, p = mann_whitney(xa, xb) if min(xa.size, xb.size) >= min_n else (np.nan, np.nan)
+        rows.append({"a": a, "b": b, "n_a": xa.size, "n_b": xb.size,
+                     "median_a": float(np.median(xa)) if xa.size else np.nan,
+                     "median_b": float(np.median(xb)) if xb.size else np.nan,
+                     "U": u, "p": p})
+    table = pd.DataFrame(rows, columns=["a", "b", "n_a", "n_b", "median_a", "median_b", "U", "p"])
+    table["p_holm"] = holm(table["p"].to_numpy()) if len(table) else []
+    winners, verdicts = [], []
+    for row in table.itertuples(index=False):
+        winner, verdict = _verdict(row, higher_is_better, alpha, min_n)
+        winners.append(winner)
+        verdicts.append(verdict)
+    table["winner"] = winners
+    table["verdict"] = verdicts
+    return table
+
+
+def _verdict(row, higher_is_better: bool, alpha: float, min_n: int) -> tuple[object, str]:
+    counts = f"n={row.n_a}/{row.n_b}"
+    if not np.isfinite(row.p):
+        return None, (f"{row.a} vs {row.b}: too few trials to test ({counts}; "
+                      f"needs {min_n} per group)")
+    a_larger = row.U > row.n_a * row.n_b / 2
+    if row.p_holm < alpha and row.U != row.n_a * row.n_b / 2:
+        a_wins = a_larger == higher_is_better
+        win, lose = (row.a, row.b) if a_wins else (row.b, row.a)
+        m_win, m_lose = (row.median_a, row.median_b) if a_wins else (row.median_b, row.median_a)
+        n_win, n_lose = (row.n_a, row.n_b) if a_wins else (row.n_b, row.n_a)
+        return win, (f"{win} beats {lose}: median {m_win:.3g} vs {m_lose:.3g}, "
+                     f"p_holm={_p(row.p_holm)}, n={n_win}/{n_lose}")
+    return None, (f"no significant difference between {row.a} and {row.b} (median "
+                  f"{row.median_a:.3g} vs {row.median_b:.3g}, p_holm={_p(row.p_holm)}, {counts})")
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}" if p >= 0.001 else "<0.001"
