@@ -17,6 +17,7 @@ import numpy as np
 from trainables.config import (
     AUGMENTATION_CHOICES,
     LOSSES_BY_MODE,
+    MINING_CHOICES,
     MODE_CHOICES,
     POSITIVES_CHOICES,
     ConfigError,
@@ -36,7 +37,7 @@ BATCH_SIZES = (64, 128, 256)
 
 # Dimensions the space searches (the rest of TrialConfig is budget, fixed per study).
 SEARCHED = (
-    "augmentation", "aug_strength", "positives", "mode", "loss", "margin",
+    "augmentation", "aug_strength", "positives", "mode", "loss", "mining", "margin",
     "embedding_dim", "encoder", "lr", "batch_size",
 )
 
@@ -79,7 +80,8 @@ class SearchSpace:
         if self.pins.get("positives") == "instance":
             augmentations = tuple(a for a in augmentations if a != "none")
         modes = tuple(m for m in MODE_CHOICES
-                      if self.pins.get("loss", LOSSES_BY_MODE[m][0]) in LOSSES_BY_MODE[m])
+                      if self.pins.get("loss", LOSSES_BY_MODE[m][0]) in LOSSES_BY_MODE[m]
+                      and (m == "triplet" or self.pins.get("mining", "random") == "random"))
 
         augmentation = categorical("augmentation", augmentations)
         if augmentation == "none":
@@ -92,6 +94,10 @@ class SearchSpace:
             categorical("positives", POSITIVES_CHOICES)
         mode = categorical("mode", modes)
         loss = categorical("loss", LOSSES_BY_MODE[mode], name=f"loss@{mode}")
+        if mode == "triplet":
+            categorical("mining", MINING_CHOICES)
+        elif "mining" not in self.pins:
+            constants["mining"] = "random"
         low, high = MARGIN_RANGE.get(loss, (0.0, 1.0))
         pick("margin", lambda: trial.suggest_float(f"margin@{loss}", low, high))
         categorical("embedding_dim", EMBEDDING_DIMS)

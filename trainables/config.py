@@ -23,6 +23,7 @@ MODE_CHOICES = tuple(LOSSES_BY_MODE)
 LOSS_CHOICES = tuple(loss for losses in LOSSES_BY_MODE.values() for loss in losses)
 POSITIVES_CHOICES = ("class", "instance")
 ENCODER_CHOICES = ("small_cnn", "resnet18")
+MINING_CHOICES = ("random", "semihard", "hard")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "augmentation": AUGMENTATION_CHOICES,
@@ -30,6 +31,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": LOSS_CHOICES,
     "positives": POSITIVES_CHOICES,
     "encoder": ENCODER_CHOICES,
+    "mining": MINING_CHOICES,
 }
 
 
@@ -53,6 +55,9 @@ class TrialConfig:
         embedding_dim: output size D of the encoder.
         positives: ``class`` (another image of the same class) or ``instance`` (another
             augmented view of the same image; label-free, needs an augmentation).
+        mining: for triplets, ``random`` (the sampled triplets as they are), ``semihard`` or
+            ``hard`` (batch-hard): triplets re-mined from all of the step's embeddings
+            (see ``trainables.miners``).
         encoder: ``small_cnn`` or ``resnet18`` (CIFAR-style: 3x3 stem, no max-pool).
         lr: Adam learning rate; weight_decay: AdamW decoupled weight decay.
         batch_size: number of anchors per step (a triplet step encodes 3x that many images).
@@ -72,6 +77,7 @@ class TrialConfig:
     margin: float = 0.2
     embedding_dim: int = 64
     positives: str = "class"
+    mining: str = "random"
     encoder: str = "small_cnn"
     lr: float = 3e-3
     weight_decay: float = 0.0
@@ -97,6 +103,10 @@ class TrialConfig:
             raise ConfigError(
                 f"loss={self.loss!r} is not defined for mode={self.mode!r}; "
                 f"choose one of {', '.join(allowed)}"
+            )
+        if self.mining != "random" and self.mode != "triplet":
+            raise ConfigError(
+                f"mining={self.mining!r} needs mode='triplet'; use mining='random' with pairs"
             )
         if self.positives == "instance" and self.augmentation == "none":
             raise ConfigError(

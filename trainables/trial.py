@@ -24,6 +24,7 @@ from trainables.data import Dataset
 from trainables.encoders import build_encoder
 from trainables.evaluate import knn_accuracy, probe_accuracy
 from trainables.losses import build_loss
+from trainables.miners import MINERS
 from trainables.sampling import ClassIndex, sample_pairs, sample_triplets
 
 # The per-epoch metrics dict, documented once.  Every value is a float.
@@ -141,6 +142,7 @@ def run_trial(
     eval_test = _evaluation_indices(len(data.test_y), cfg.eval_test).to(device)
     tsne_count = min(cfg.tsne_samples, len(eval_test))
     views_per_anchor = 3 if cfg.mode == "triplet" else 2
+    miner = MINERS.get(cfg.mining)  # None for "random": the sampled triplets as they are
 
     last: EpochReport | None = None
     for epoch in range(1, cfg.epochs + 1):
@@ -157,12 +159,18 @@ def run_trial(
                 *groups, target = sample_pairs(
                     anchors, data.train_y, index, cfg.positives, generator
                 )
-            images = data.train_x[torch.cat(groups)]
-            x = views(images, generator if cfg.augmentation != "none" else None)
+            indices = torch.cat(groups)
+            x = views(data.train_x[indices], generator if cfg.augmentation != "none" else None)
             with autocast:
-                z = model(x)
-            z = F.normalize(z.float(), dim=1).chunk(views_per_anchor)
-            loss = loss_fn(*z) if target is None else loss_fn(*z, target)
+                z = F.normalize(model(x).float(), dim=1)
+            if miner is not None:
+                labels = data.train_y[indices] if cfg.positives == "class" else indices
+                a, p, n = miner(z, labels, cfg.margin, cfg.p_norm)
+                loss = loss_fn(z[a], z[p], z[n])
+            elif target is None:
+                loss = loss_fn(*z.chunk(views_per_anchor))
+            else:
+                loss = loss_fn(*z.chunk(views_per_anchor), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -68,3 +68,11 @@ def test_same_study_seed_same_proposals() -> None:
 def test_trial_config_rejects_contradicting_names() -> None:
     with pytest.raises(ValueError, match="given twice"):
         trial_config({"loss@pair": "contrastive", "loss": "cosine_embedding"})
+
+
+def test_mining_only_with_triplets() -> None:
+    configs = _draw(SearchSpace(), 120)
+    assert {c.mining for c in configs if c.mode == "pair"} == {"random"}
+    assert {c.mining for c in configs if c.mode == "triplet"} == {"random", "semihard", "hard"}
+    for c in _draw(SearchSpace(pins={"mining": "semihard"}), 20):
+        assert c.mode == "triplet"

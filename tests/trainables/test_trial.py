@@ -20,8 +20,12 @@ SMALL = {"eval_train": 1400, "tsne_samples": 200, "batch_size": 64, "lr": 3e-3}
         {"mode": "pair", "loss": "cosine_embedding", "margin": 0.0, "augmentation": "rotation",
          "epochs": 2},
         {"mode": "triplet", "positives": "instance", "augmentation": "simclr", "epochs": 2},
+        {"mode": "triplet", "mining": "semihard", "epochs": 2},
+        {"mode": "triplet", "mining": "hard", "positives": "instance", "augmentation": "rotation",
+         "epochs": 2},
     ],
-    ids=["triplet", "contrastive", "cosine-rotation", "instance-simclr"],
+    ids=["triplet", "contrastive", "cosine-rotation", "instance-simclr", "semihard",
+         "hard-instance"],
 )
 def test_trial_learns_digits(digits, values: dict) -> None:
     torch.set_num_threads(1)
