@@ -283,6 +283,11 @@ def color_jitter(
     """
     _check_images(images)
     b, c, h, w = images.shape
+    n_ops = 2 if c == 1 else 4
+    if order is not None and tuple(order.shape) != (b, n_ops):
+        raise ValueError(
+            f"order must have shape (B, {n_ops}) = ({b}, {n_ops}) for C={c}, got {tuple(order.shape)}"
+        )
     if c == 1:
         if saturation is not None or hue is not None:
             raise ValueError("saturation and hue need RGB images (C=3); got C=1")
@@ -335,7 +340,7 @@ def gaussian_blur(images: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
 
     Same kernel and padding as ``torchvision.transforms.v2.functional.gaussian_blur`` with
     ``kernel_size=[k, k]``, ``sigma=[s, s]``. A sample with ``sigma <= 0`` is left unchanged.
-    The taps are applied as shifted multiply-adds, rows then columns (about 2x faster on CPU
+    The taps are applied as shifted multiply-adds, rows then columns (measured faster on CPU
     than a grouped ``conv2d`` with per-sample kernels).
 
     Args:

@@ -48,13 +48,15 @@ def semi_hard(z: Tensor, labels: Tensor, margin: float, p: float = 2.0) -> Tripl
     are left out."""
     d = pairwise_distance(z.detach(), p)
     positive, negative = _masks(labels)
-    a, pos = positive.nonzero(as_tuple=True)
-    d_ap = d[a, pos]
-    d_an = d[a]  # (P, N)
-    valid = negative[a] & (d_an > d_ap[:, None]) & (d_an < d_ap[:, None] + margin)
-    closest = torch.where(valid, d_an, torch.full_like(d_an, float("inf"))).min(1)
-    keep = torch.isfinite(closest.values)
-    return a[keep], pos[keep], closest.indices[keep]
+    # Each anchor's negative distances in ascending order; for every (a, j), the first one
+    # strictly farther than d(a, j) is the semi-hard candidate: one batched searchsorted.
+    negative_d, order = torch.where(negative, d, torch.full_like(d, float("inf"))).sort(
+        dim=1, stable=True)
+    slot = torch.searchsorted(negative_d, d.contiguous(), right=True).clamp_max(len(z) - 1)
+    candidate_d = negative_d.gather(1, slot)
+    valid = positive & (candidate_d > d) & (candidate_d < d + margin)
+    anchors, positives = valid.nonzero(as_tuple=True)
+    return anchors, positives, order.gather(1, slot)[anchors, positives]
 
 
 MINERS: dict[str, Callable[[Tensor, Tensor, float, float], Triplets]] = {

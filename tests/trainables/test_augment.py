@@ -300,6 +300,12 @@ def test_hue_turns_the_same_way_as_torchvision() -> None:
     assert ours[0] - ours[1] < 0.6 and ref[0] - ref[1] < 0.6
 
 
+def test_color_jitter_rejects_wrong_order_shape() -> None:
+    ones = torch.ones(4)
+    with pytest.raises(ValueError, match="order"):
+        color_jitter(_images(1)[:4], ones, ones, order=torch.zeros(4, 4, dtype=torch.long))
+
+
 def test_identity_factors_leave_image_unchanged() -> None:
     x = _images(3)[:4]
     ones = torch.ones(4)
