@@ -33,7 +33,7 @@ class StudySpec:
     pins: dict[str, Any] = field(default_factory=dict)
     experiment_name: str = ""
     tracking_uri: str = ""
-    storage_path: Path = Path("ray_results")
+    storage_path: str = "ray_results"
     gpus_per_trial: float | None = None
     cpus_per_trial: float = 1.0
     max_concurrent: int | None = None
@@ -41,6 +41,9 @@ class StudySpec:
     grace_period: int = 1
     reduction_factor: int = 3
     download: bool = True
+    resume: bool = False
+    preset: str | None = None
+    grid_seeds: int = 3
     command: str = ""
 
 
@@ -79,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most this many trials at once (default: as many as resources allow)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--preset", choices=("seed-grid",), default=None,
+                   help="run a fixed grid instead of a search: seed-grid = augmentation x "
+                        "mode (original losses) x --grid-seeds seeds; --num-samples is ignored")
+    p.add_argument("--grid-seeds", type=int, default=3, help="seeds per cell of --preset")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the latest study of --experiment-name where it stopped")
     p.add_argument("--grace-period", type=int, default=1,
                    help="ASHA: epochs every trial gets before it can be stopped")
     p.add_argument("--reduction-factor", type=int, default=3,
@@ -98,6 +107,13 @@ def parse_pins(items: list[str]) -> dict[str, Any]:
         except ConfigError as err:
             raise UsageError(f"--set {item}: {err}") from None
     return pins
+
+
+def _storage(path: str) -> str:
+    """A cloud URI as given; a local path made absolute."""
+    if "://" in path:
+        return path
+    return str(Path(path).expanduser().absolute())
 
 
 def check_pins(pins: dict[str, Any], seed: int = 0) -> None:
@@ -122,6 +138,8 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
     args = build_parser().parse_args(argv)
     if args.num_samples < 1:
         raise UsageError(f"--num-samples {args.num_samples} must be at least 1")
+    if args.grid_seeds < 1:
+        raise UsageError(f"--grid-seeds {args.grid_seeds} must be at least 1")
     if args.max_epochs < 1:
         raise UsageError(f"--max-epochs {args.max_epochs} must be at least 1")
     if args.cpus_per_trial <= 0:
@@ -140,15 +158,15 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
     name = (dataset if "/" not in dataset and not Path(dataset).is_dir()
             else Path(dataset).resolve().name)
     return StudySpec(
-        num_samples=args.num_samples,
+        num_samples=6 * args.grid_seeds if args.preset else args.num_samples,
         dataset=dataset,
         data_dir=Path(args.data_dir).expanduser().absolute(),
         seed=args.seed,
         max_epochs=args.max_epochs,
         pins=pins,
-        experiment_name=args.experiment_name or f"siamese-{name}",
+        experiment_name=args.experiment_name or f"{args.preset or 'siamese'}-{name}",
         tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "",
-        storage_path=Path(args.storage_path).expanduser().absolute(),
+        storage_path=_storage(args.storage_path),
         gpus_per_trial=args.gpus_per_trial,
         cpus_per_trial=args.cpus_per_trial,
         max_concurrent=args.max_concurrent,
@@ -156,5 +174,8 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         grace_period=args.grace_period,
         reduction_factor=args.reduction_factor,
         download=not args.no_download,
+        resume=args.resume,
+        preset=args.preset,
+        grid_seeds=args.grid_seeds,
         command=shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)]),
     )

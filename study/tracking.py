@@ -3,7 +3,12 @@
 Every MLflow write of a study goes through one writer thread in the driver process
 (``MLflowRecorder``): trials never open the store, so concurrent trials cannot lock an
 SQLite file against each other, the Tune loop never waits on MLflow, and the same code works
-on a cluster whose workers cannot see the driver's disk.
+on a cluster whose workers cannot reach the driver's disk.
+
+Writes are idempotent, keyed by (trial id, epoch): a resumed study finds its trials' runs by
+their ``trial_id`` tag and never logs an epoch twice, and ``reconcile`` compares what Ray
+holds with what MLflow holds at the end and fills any gap (a driver killed between Ray
+receiving a result and MLflow storing it loses nothing).
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,16 +27,18 @@ from ray import tune
 
 from study.space import trial_config
 from study.trainable import EMBEDDING_FILE
-from trainables.evaluate import embedding_plots
+from trainables.evaluate import judge_embedding
 from trainables.trial import METRIC_DOCS
 
 log = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_ID_TAG = "trial_id"
-OUTCOME_TAG = "outcome"  # finished | stopped_early | failed | running
+OUTCOME_TAG = "outcome"  # running | finished | stopped_early | failed | interrupted
 ROLE_TAG = "study.role"  # parent | trial
-PLACEMENT_KEYS = ("node", "device_name", "torch_threads")
+RAY_PATH_TAG = "ray_experiment_path"
+PLACEMENT_KEYS = ("node", "node_ip", "device_name", "gpu_fraction", "cpus", "torch_threads")
+OUTCOMES = ("finished", "stopped_early", "failed", "interrupted")
 
 
 def default_tracking_uri(workdir: Path | None = None) -> str:
@@ -45,24 +53,28 @@ def code_version() -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("-dirty" if dirty.strip() else "")
 
 
-def outcome_of(trial: Any, max_epochs: int) -> str:
-    """``finished`` when the trial trained every epoch, else ``stopped_early``."""
-    epochs = int((trial.last_result or {}).get("epoch", 0))
+def outcome_of(status: str, last_result: dict[str, Any] | None, max_epochs: int) -> str:
+    """A trial's outcome from Ray's status and its last result."""
+    if status == "ERROR":
+        return "failed"
+    if status != "TERMINATED":
+        return "interrupted"
+    epochs = int((last_result or {}).get("epoch", 0))
     return "finished" if epochs >= max_epochs else "stopped_early"
 
 
 class MLflowRecorder(tune.Callback):
     """A Tune callback that records each trial as a child run of the study's parent run.
 
-    on start: create the child run, log every config value as a param.
-    on each result: log the metrics of ``METRIC_DOCS`` at step = epoch.
+    on start: find (resumed trial) or create the child run, log every config value as a param.
+    on each result: log the metrics of ``METRIC_DOCS`` at step = epoch, once per epoch.
     on completion (finished or stopped by the scheduler): draw the t-SNE plot of the last
     evaluated embedding (from the trial's checkpoint), tag the outcome, close the run.
     on error: tag ``failed``, store the error text, close the run as FAILED.
@@ -77,28 +89,37 @@ class MLflowRecorder(tune.Callback):
         self.parent_run_id = parent_run_id
         self.class_names = tuple(class_names)
         self.max_epochs = max_epochs
-        self.run_ids: dict[str, str] = {}
-        self.outcomes: dict[str, str] = {}
+        self._runs: dict[str, str] = {}
+        self._logged_steps: dict[str, set[int]] = {}
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self._client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its callbacks with the experiment state: leave out thread and client.
-        return {**self.__dict__, "_writer": None, "_pending": [], "_client": None}
+        # Tune pickles its callbacks with the experiment state: keep only the settings.
+        return {**self.__dict__, "_runs": {}, "_logged_steps": {}, "_writer": None,
+                "_pending": [], "_client": None}
 
-    # The writer thread does every MLflow call, in the order they were submitted.
+    # ------------------------------------------------------------------ the writer thread
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Queue an MLflow write; the one writer thread runs them in order."""
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer")
         self._pending.append(self._writer.submit(self._guarded, fn, *args))
 
-    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
+    @staticmethod
+    def _guarded(fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
-        except Exception:  # noqa: BLE001 - a failed write is reported at the end, not lost
+        except Exception:
             log.exception("MLflow write %s failed", fn.__name__)
             raise
+
+    def flush(self) -> list[BaseException]:
+        """Wait for every queued write; return the errors of those that failed."""
+        errors = [f.exception() for f in self._pending]
+        self._pending = []
+        return [e for e in errors if e is not None]
 
     @property
     def client(self) -> Any:
@@ -108,68 +129,96 @@ class MLflowRecorder(tune.Callback):
             self._client = MlflowClient(self.tracking_uri)
         return self._client
 
+    # ------------------------------------------------------------------ Tune's hooks
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._submit(self._start_run, trial.trial_id, dict(trial.config))
-
-    def _start_run(self, trial_id: str, config: dict[str, Any]) -> None:
-        cfg = trial_config(config)
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=f"trial-{trial_id}",
-            tags={PARENT_TAG: self.parent_run_id, TRIAL_ID_TAG: trial_id,
-                  ROLE_TAG: "trial", OUTCOME_TAG: "running"},
-        )
-        self.run_ids[trial_id] = run.info.run_id
-        from mlflow.entities import Param
-
-        params = [Param(k, str(v)) for k, v in cfg.to_dict().items()]
-        self.client.log_batch(run.info.run_id, params=params)
+        self._submit(self.ensure_run, trial.trial_id, dict(trial.config))
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
-        self._submit(self._log_result, trial.trial_id, dict(result))
-
-    def _log_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        from mlflow.entities import Metric
-
-        run_id = self.run_ids[trial_id]
-        step = int(result["epoch"])
-        timestamp = int(result.get("timestamp", 0) * 1000) or None
-        metrics = [
-            Metric(key, float(result[key]), timestamp or 0, step)
-            for key in METRIC_DOCS if key in result
-        ]
-        self.client.log_batch(run_id, metrics=metrics)
-        if step == 1:
-            for key in PLACEMENT_KEYS:
-                if key in result:
-                    self.client.set_tag(run_id, key, str(result[key]))
+        self._submit(self.log_results, trial.trial_id, dict(trial.config), [dict(result)])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        outcome = outcome_of(trial, self.max_epochs)
-        self.outcomes[trial.trial_id] = outcome
-        self._submit(self._finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
+        outcome = outcome_of("TERMINATED", trial.last_result, self.max_epochs)
+        self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
                      outcome, None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.outcomes[trial.trial_id] = "failed"
-        error = _error_text(trial)
-        self._submit(self._finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
-                     "failed", error)
+        self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
+                     "failed", error_text(trial))
 
-    def _finish_run(
-        self, trial_id: str, config: dict[str, Any], checkpoint: Any, outcome: str,
-        error: str | None,
-    ) -> None:
-        run_id = self.run_ids[trial_id]
-        if checkpoint is not None:
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.flush()
+
+    # ------------------------------------------------------------------ the writes
+    def ensure_run(self, trial_id: str, config: dict[str, Any]) -> str:
+        """The trial's child run: cached, found by its tag (a resumed study), or created."""
+        if trial_id in self._runs:
+            return self._runs[trial_id]
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.{TRIAL_ID_TAG} = '{trial_id}' and "
+                          f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+            max_results=1,
+        )
+        if found:
+            run_id = found[0].info.run_id
+            history = self.client.get_metric_history(run_id, "epoch")
+            self._logged_steps[run_id] = {m.step for m in history}
+            if found[0].info.status != "RUNNING" and found[0].data.tags.get(OUTCOME_TAG) in (
+                    "interrupted", "running"):
+                self.client.update_run(run_id, "RUNNING")
+                self.client.set_tag(run_id, OUTCOME_TAG, "running")
+        else:
+            run = self.client.create_run(
+                self.experiment_id, run_name=f"trial-{trial_id}",
+                tags={PARENT_TAG: self.parent_run_id, TRIAL_ID_TAG: trial_id,
+                      ROLE_TAG: "trial", OUTCOME_TAG: "running"},
+            )
+            run_id = run.info.run_id
+            from mlflow.entities import Param
+
+            params = [Param(k, str(v)) for k, v in trial_config(config).to_dict().items()]
+            self.client.log_batch(run_id, params=params)
+            self._logged_steps[run_id] = set()
+        self._runs[trial_id] = run_id
+        return run_id
+
+    def log_results(self, trial_id: str, config: dict[str, Any],
+                    results: Iterable[dict[str, Any]]) -> None:
+        """Log each result's metrics at step = epoch, skipping epochs already logged."""
+        from mlflow.entities import Metric
+
+        run_id = self.ensure_run(trial_id, config)
+        logged = self._logged_steps[run_id]
+        metrics = []
+        for result in results:
+            step = int(result["epoch"])
+            if step in logged:
+                continue
+            logged.add(step)
+            timestamp = int(float(result.get("timestamp") or time.time()) * 1000)
+            metrics += [Metric(key, float(result[key]), timestamp, step)
+                        for key in METRIC_DOCS if key in result]
+            if step == 1:
+                tags = {k: str(result[k]) for k in PLACEMENT_KEYS if k in result}
+                for key, value in tags.items():
+                    self.client.set_tag(run_id, key, value)
+        for start in range(0, len(metrics), 900):  # MLflow takes at most 1000 per batch
+            self.client.log_batch(run_id, metrics=metrics[start : start + 900])
+
+    def finish_run(self, trial_id: str, config: dict[str, Any], checkpoint: Any, outcome: str,
+                   error: str | None) -> None:
+        """Plot the last evaluated embedding, tag the outcome, close the run."""
+        run_id = self.ensure_run(trial_id, config)
+        if checkpoint is not None and outcome != "interrupted":
             self._log_plots(run_id, trial_id, config, checkpoint)
         if error is not None:
             self.client.set_tag(run_id, "error", error.strip().splitlines()[-1][:5000])
             self.client.log_text(run_id, error, "error.txt")
         self.client.set_tag(run_id, OUTCOME_TAG, outcome)
-        self.client.set_terminated(run_id, "FAILED" if outcome == "failed" else "FINISHED")
+        status = {"failed": "FAILED", "interrupted": "KILLED"}.get(outcome, "FINISHED")
+        self.client.set_terminated(run_id, status)
 
     def _log_plots(self, run_id: str, trial_id: str, config: dict[str, Any],
                    checkpoint: Any) -> None:
@@ -178,33 +227,64 @@ class MLflowRecorder(tune.Callback):
             embedding, labels = npz["embedding"], npz["labels"]
         title = (f"trial {trial_id}: {cfg.mode}/{cfg.loss}, aug={cfg.augmentation}, "
                  f"positives={cfg.positives}, D={cfg.embedding_dim}, margin={cfg.margin:.3g}")
-        for name, png in embedding_plots(embedding, labels, self.class_names, title,
-                                         seed=cfg.seed).items():
-            _log_bytes(self.client, run_id, png, name)
+        plots, measures = judge_embedding(embedding, labels, self.class_names, title,
+                                          seed=cfg.seed)
+        from mlflow.entities import Metric
 
-    def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self.flush()
+        step = max(self._logged_steps.get(run_id, set()) or {0})
+        now = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[Metric(k, v, now, step)
+                                               for k, v in measures.items() if np.isfinite(v)])
+        for name, png in plots.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / name
+                path.write_bytes(png)
+                self.client.log_artifact(run_id, str(path))
 
-    def flush(self) -> list[BaseException]:
-        """Wait for every queued write; return the errors of those that failed."""
-        errors = [f.exception() for f in self._pending]
-        self._pending = [f for f in self._pending if not f.done()]
-        return [e for e in errors if e is not None]
+    # ------------------------------------------------------------------ after the study
+    def reconcile(self, experiment_path: str) -> dict[str, int]:
+        """Make MLflow hold everything Ray holds for this study; return outcome counts.
+
+        For every trial in Ray's experiment state: its run exists, every reported epoch is
+        logged, and a trial that ended has its outcome, plot and terminal status.
+        """
+        analysis = tune.ExperimentAnalysis(experiment_path)
+        frames = analysis.trial_dataframes
+        for trial in analysis.trials:
+            config = dict(trial.config)
+            frame = frames.get(trial.trial_id)
+            if frame is not None and len(frame):
+                rows = [row for row in frame.to_dict("records") if "epoch" in row]
+                self._submit(self.log_results, trial.trial_id, config, rows)
+            else:
+                self._submit(self.ensure_run, trial.trial_id, config)
+            outcome = outcome_of(trial.status, trial.last_result, self.max_epochs)
+            self._submit(self._finish_if_open, trial, config, outcome)
+        errors = self.flush()
+        if errors:
+            raise errors[0]
+        return self.outcome_counts()
+
+    def _finish_if_open(self, trial: Any, config: dict[str, Any], outcome: str) -> None:
+        run = self.client.get_run(self.ensure_run(trial.trial_id, config))
+        if run.data.tags.get(OUTCOME_TAG) in ("running", "interrupted") or (
+                run.info.status == "RUNNING"):
+            error = error_text(trial) if outcome == "failed" else None
+            self.finish_run(trial.trial_id, config, trial.checkpoint, outcome, error)
+
+    def outcome_counts(self) -> dict[str, int]:
+        """Child runs of the parent run by outcome, as MLflow holds them."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+            max_results=50_000)
+        outcomes = [r.data.tags.get(OUTCOME_TAG, "running") for r in runs]
+        return {o: outcomes.count(o) for o in OUTCOMES}
 
 
-def _log_bytes(client: Any, run_id: str, data: bytes, name: str) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / name
-        path.write_bytes(data)
-        client.log_artifact(run_id, str(path))
-
-
-def _error_text(trial: Any) -> str:
+def error_text(trial: Any) -> str:
     """The trial's error message and traceback as Ray recorded it."""
-    for attr in ("error_file", "pickled_error_file"):
-        path = getattr(trial, attr, None)
-        if path and attr == "error_file" and Path(path).is_file():
-            return Path(path).read_text(errors="replace")
+    path = getattr(trial, "error_file", None)
+    if path and Path(path).is_file():
+        return Path(path).read_text(errors="replace")
     msg = getattr(trial, "error_msg", None)
     return str(msg) if msg else "trial failed (no error text recorded by Ray)"
-

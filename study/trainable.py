@@ -25,6 +25,7 @@ EMBEDDING_FILE = "embedding.npz"
 
 def train_trial(config: dict[str, Any], data: Dataset) -> None:
     """Tune function trainable: ``tune.with_parameters(train_trial, data=dataset)``."""
+    import ray
     from ray import tune
 
     cfg = trial_config(config)
@@ -32,9 +33,13 @@ def train_trial(config: dict[str, Any], data: Dataset) -> None:
     threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
     if threads > 0:
         torch.set_num_threads(threads)
+    assigned = ray.get_runtime_context().get_assigned_resources()
     placement = {
         "node": platform.node(),
+        "node_ip": ray.util.get_node_ip_address(),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "gpu_fraction": float(assigned.get("GPU", 0.0)),
+        "cpus": float(assigned.get("CPU", 0.0)),
         "torch_threads": torch.get_num_threads(),
     }
 

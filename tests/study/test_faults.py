@@ -1,0 +1,233 @@
+"""Faults, interruptions and bad input: the study keeps going and loses nothing.
+
+Real processes and real signals: subprocess drivers interrupted with SIGINT or killed with
+SIGKILL and then resumed, a trial worker killed mid-trial, trials that diverge.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from study.run import main
+from tests.study.helpers import ROOT, ray_results, run_cli, study_runs
+from trainables.trial import METRIC_DOCS
+
+TINY = ["--dataset", "digits", "--set", "train_subset=256", "--set", "eval_train=400",
+        "--set", "tsne_samples=100", "--set", "batch_size=64"]
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _trial_runs(uri: str, experiment: str) -> list:
+    try:
+        return study_runs(uri, experiment)[2]
+    except AssertionError:  # experiment not created yet
+        return []
+
+
+def _check_complete(uri: str, experiment: str, num_samples: int) -> list:
+    """Exactly one child run per trial under one parent, every epoch once, all ended."""
+    client, parents, trials = study_runs(uri, experiment)
+    assert len(parents) == 1
+    assert len(trials) == num_samples
+    assert len({r.data.tags["trial_id"] for r in trials}) == num_samples
+    assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {parents[0].info.run_id}
+    for run in trials:
+        assert run.data.tags["outcome"] in ("finished", "stopped_early", "failed")
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
+        assert len(steps) == len(set(steps)), f"an epoch was logged twice: {steps}"
+    return trials
+
+
+def test_diverging_and_killed_trials_fail_alone(tmp_path: Path) -> None:
+    """Triplet trials diverge (p_norm=0.01 makes the loss NaN at once), one pair trial's
+    worker is killed mid-trial; the other trials finish, and every metric Ray received is in
+    MLflow, with four trials running at once against the SQLite store."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [*TINY, "--num-samples", "8", "--max-epochs", "3", "--cpus-per-trial", "0.5",
+            "--set", "p_norm=0.01", "--set", "train_subset=1024", "--experiment-name", "faults",
+            "--seed", "3"]
+    proc = _start(args, tmp_path)
+    killed = threading.Event()
+
+    def kill_one_worker() -> None:
+        # a pair trial in its second epoch: kill the Ray worker process that runs it
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and not killed.is_set():
+            out = subprocess.run(["pgrep", "-f", "ray::ImplicitFunc.train"],
+                                 capture_output=True, text=True).stdout.split()
+            runs = _trial_runs(uri, "faults")
+            busy = [r for r in runs if r.data.tags.get("outcome") == "running"
+                    and r.data.params.get("mode") == "pair" and r.data.metrics.get("epoch")]
+            if out and busy:
+                os.kill(int(out[0]), signal.SIGKILL)
+                killed.set()
+                return
+            time.sleep(0.3)
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    output, _ = proc.communicate(timeout=600)
+    killer.join()
+    assert proc.returncode == 0, output[-3000:]
+    trials = _check_complete(uri, "faults", 8)
+    failed = [r for r in trials if r.data.tags["outcome"] == "failed"]
+    diverged = [r for r in failed if "NonFiniteLossError" in r.data.tags.get("error", "")
+                or "loss became nan" in r.data.tags.get("error", "")]
+    triplets = [r for r in trials if r.data.params["mode"] == "triplet"]
+    assert len(diverged) == len(triplets) > 0
+    for run in diverged:
+        assert run.info.status == "FAILED"
+        assert len(run.data.metrics) == 0  # stopped at once: no epoch completed
+    assert any(r.data.tags["outcome"] in ("finished", "stopped_early") for r in trials)
+    if killed.is_set():
+        assert len(failed) == len(diverged) + 1
+    assert f"{len(failed)} failed" in output  # the end-of-study summary counts failures
+
+    # every metric Ray received is in MLflow
+    client, _, _ = study_runs(uri, "faults")
+    by_trial = {r.data.tags["trial_id"]: r for r in trials}
+    received = ray_results(tmp_path / "ray_results", _ray_dir(tmp_path, "faults"))
+    assert received
+    for trial_id, rows in received.items():
+        for key in METRIC_DOCS:
+            logged = {m.step: m.value for m in
+                      client.get_metric_history(by_trial[trial_id].info.run_id, key)}
+            assert logged == {int(r["epoch"]): pytest.approx(r[key]) for r in rows}
+
+
+def _ray_dir(cwd: Path, experiment: str) -> str:
+    (folder,) = [p.name for p in (cwd / "ray_results").iterdir() if p.name.startswith(experiment)]
+    return folder
+
+
+def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [*TINY, "--num-samples", "6", "--max-epochs", "2", "--set", "mode=pair",
+            "--experiment-name", "killed", "--seed", "11"]
+    proc = _start(args, tmp_path)
+    _wait_for(lambda: sum(r.data.tags.get("outcome") != "running"
+                          for r in _trial_runs(uri, "killed")) >= 2, 300, "two ended trials")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    before = {r.data.tags["trial_id"]: r.data.params["seed"] for r in _trial_runs(uri, "killed")}
+    assert 2 <= len(before) < 6
+
+    resumed = run_cli(["python", "-m", "study.run", *args, "--resume"], tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    trials = _check_complete(uri, "killed", 6)
+    # the search went on from where it stood: earlier trials kept, no configuration redrawn
+    seeds = {r.data.tags["trial_id"]: r.data.params["seed"] for r in trials}
+    assert all(seeds[t] == s for t, s in before.items())
+    assert len(set(seeds.values())) == 6
+    assert all(r.info.status in ("FINISHED", "FAILED") for r in trials)
+    _, parents, _ = study_runs(uri, "killed")
+    assert parents[0].info.status == "FINISHED"
+    assert parents[0].data.metrics["trials_finished"] + parents[0].data.metrics[
+        "trials_stopped_early"] + parents[0].data.metrics["trials_failed"] == 6
+
+
+def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [*TINY, "--num-samples", "6", "--max-epochs", "2", "--experiment-name", "ctrlc"]
+    proc = _start(args, tmp_path)
+    _wait_for(lambda: len(_trial_runs(uri, "ctrlc")) >= 1, 300, "a trial run")
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output[-3000:]
+    assert "resume with:" in output and "--resume" in output
+    _, parents, trials = study_runs(uri, "ctrlc")
+    assert parents[0].info.status == "KILLED"
+    assert all(r.info.status != "RUNNING" for r in trials)
+
+
+def test_same_seed_same_trials_on_cpu(tmp_path: Path) -> None:
+    results = []
+    for name in ("repro-a", "repro-b"):
+        proc = run_cli(["python", "-m", "study.run", *TINY, "--num-samples", "3",
+                        "--max-epochs", "1", "--seed", "21", "--experiment-name", name],
+                       tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        _, _, trials = study_runs(f"sqlite:///{tmp_path / 'mlflow.db'}", name)
+        results.append(sorted((tuple(sorted(r.data.params.items())),
+                               r.data.metrics["loss"], r.data.metrics["probe_accuracy"])
+                              for r in trials))
+    assert results[0] == results[1]
+    assert len({row[0] for row in results[0]}) == 3
+
+
+def _silent_server() -> tuple[socket.socket, int]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)  # accepts connections, never answers
+    return server, server.getsockname()[1]
+
+
+def test_bad_input_starts_nothing(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    server, port = _silent_server()
+    try:
+        start = time.time()
+        code = main(["--dataset", "digits", "--tracking-uri", f"http://127.0.0.1:{port}"])
+        elapsed = time.time() - start
+    finally:
+        server.close()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "does not answer" in err and "\n" not in err
+    assert elapsed < 10
+
+    cases = [
+        (["--dataset", "digits", "--storage-path", "/etc/hostname/results"],
+         "--storage-path /etc/hostname/results: cannot write"),
+        (["--dataset", "digits", "--resume", "--experiment-name", "never-ran"],
+         "--resume: no study named 'never-ran'"),
+        (["--dataset", "digits", "--tracking-uri", f"http://127.0.0.1:{_closed_port()}"],
+         "does not answer"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "ray_results").exists()
+
+
+def test_arrays_folder_errors_exit_2(tmp_path: Path, capsys, monkeypatch) -> None:
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    np.savez(folder / "train.npz", x=np.zeros((10, 8, 8), np.uint8), y=np.zeros(9, int))
+    np.savez(folder / "test.npz", x=np.zeros((10, 8, 8), np.uint8), y=np.zeros(10, int))
+    assert main(["--dataset", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "10 images but y holds 9 labels" in err and "\n" not in err
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
