@@ -38,6 +38,7 @@ class StudySpec:
     cpus_per_trial: float = 1.0
     max_concurrent: int | None = None
     address: str | None = None
+    shared_storage: bool = False
     grace_period: int = 1
     reduction_factor: int = 3
     download: bool = True
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most this many trials at once (default: as many as resources allow)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--shared-storage", action="store_true",
+                   help="declare --storage-path a folder every node of the cluster sees at the "
+                        "same path (a shared mount the network-filesystem check does not know)")
     p.add_argument("--preset", choices=("seed-grid",), default=None,
                    help="run a fixed grid instead of a search: seed-grid = augmentation x "
                         "mode (original losses) x --grid-seeds seeds; --num-samples is ignored")
@@ -128,7 +132,8 @@ def check_pins(pins: dict[str, Any], seed: int = 0) -> None:
     for _ in range(20):
         trial = study.ask()
         try:
-            trial_config({**trial.params, **space(trial)})
+            constants = space(trial)  # suggests first: trial.params is filled by this call
+            trial_config({**trial.params, **constants})
         except ConfigError as err:
             raise UsageError(f"--set: {err}") from None
 
@@ -171,6 +176,7 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         cpus_per_trial=args.cpus_per_trial,
         max_concurrent=args.max_concurrent,
         address=args.address or os.environ.get("RAY_ADDRESS") or None,
+        shared_storage=args.shared_storage,
         grace_period=args.grace_period,
         reduction_factor=args.reduction_factor,
         download=not args.no_download,

@@ -12,16 +12,43 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-# Which losses are defined for which mode, and which positives each loss accepts.
-# The search space reads these tables too, so that it only proposes valid combinations.
-LOSSES_BY_MODE: dict[str, tuple[str, ...]] = {
-    "pair": ("cosine_embedding", "contrastive"),
-    "triplet": ("triplet_margin",),
-}
-AUGMENTATION_CHOICES = ("none", "rotation", "simclr")
-MODE_CHOICES = tuple(LOSSES_BY_MODE)
-LOSS_CHOICES = tuple(loss for losses in LOSSES_BY_MODE.values() for loss in losses)
+MODE_CHOICES = ("pair", "triplet", "batch")
 POSITIVES_CHOICES = ("class", "instance")
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """What a loss is defined for; the search space and the trial read it, not the loss's name.
+
+    mode: the batch layout the loss consumes (a ``MODE_CHOICES`` value): ``pair`` ->
+        ``(x1, x2, target)``, ``triplet`` -> ``(anchor, positive, negative)``, ``batch`` ->
+        ``(z, labels)`` (every view of the step, labelled so that positives share a label).
+    positives: the ``positives`` values the loss is defined for.
+    hyperparameters: the ``TrialConfig`` fields the loss is built with (``build_loss``).
+    """
+
+    mode: str
+    positives: tuple[str, ...]
+    hyperparameters: tuple[str, ...]
+
+
+# Every loss, the mode it belongs to, the positives it accepts and its hyperparameters.
+# The search space reads these tables too, so that it only proposes valid combinations.
+LOSS_SPECS: dict[str, LossSpec] = {
+    "cosine_embedding": LossSpec("pair", POSITIVES_CHOICES, ("margin",)),
+    "contrastive": LossSpec("pair", POSITIVES_CHOICES, ("margin",)),
+    "triplet_margin": LossSpec("triplet", POSITIVES_CHOICES, ("margin", "p_norm")),
+    # SimCLR's loss: the positive is the other augmented view of the same image.
+    "ntxent": LossSpec("batch", ("instance",), ("temperature",)),
+    # Khosla et al.'s loss: every other view of the same class is a positive.
+    "supcon": LossSpec("batch", ("class",), ("temperature",)),
+}
+LOSSES_BY_MODE: dict[str, tuple[str, ...]] = {
+    mode: tuple(name for name, spec in LOSS_SPECS.items() if spec.mode == mode)
+    for mode in MODE_CHOICES
+}
+LOSS_CHOICES = tuple(LOSS_SPECS)
+AUGMENTATION_CHOICES = ("none", "rotation", "simclr")
 ENCODER_CHOICES = ("small_cnn", "resnet18")
 MINING_CHOICES = ("random", "semihard", "hard")
 
@@ -47,20 +74,27 @@ class TrialConfig:
         augmentation: ``none`` | ``rotation`` | ``simclr`` (see ``trainables.augment``).
         aug_strength: scale of the augmentation's random ranges, in (0, 2]; 1 is the default
             magnitude (rotation: +-15 degrees, +-10 % scale; simclr: SimCLR's jitter 0.4).
-        mode: ``pair`` (two images, similar or dissimilar) or ``triplet`` (anchor, positive,
-            negative).
-        loss: ``cosine_embedding`` | ``contrastive`` (pair) or ``triplet_margin`` (triplet).
-        margin: the loss's margin (cosine units for ``cosine_embedding``, distance units
-            otherwise).
+        mode: ``pair`` (two images, similar or dissimilar), ``triplet`` (anchor, positive,
+            negative) or ``batch`` (each anchor and its positive, all 2B views of the step
+            scored against each other by one loss).
+        loss: ``cosine_embedding`` | ``contrastive`` (pair), ``triplet_margin`` (triplet),
+            ``ntxent`` (batch, instance positives; SimCLR) | ``supcon`` (batch, class
+            positives; Khosla et al. 2020); see ``LOSS_SPECS``.
+        margin: the margin losses' margin (cosine units for ``cosine_embedding``, distance
+            units otherwise); unused by ``ntxent`` and ``supcon``.
+        temperature: the softmax temperature of ``ntxent`` and ``supcon``, in (0, 1]
+            (cosine similarities are divided by it); unused by the other losses.
         embedding_dim: output size D of the encoder.
         positives: ``class`` (another image of the same class) or ``instance`` (another
-            augmented view of the same image; label-free, needs an augmentation).
+            augmented view of the same image; label-free, needs an augmentation); a loss accepts
+            only the positives of its ``LossSpec``.
         mining: for triplets, ``random`` (the sampled triplets as they are), ``semihard`` or
             ``hard`` (batch-hard): triplets re-mined from all of the step's embeddings
             (see ``trainables.miners``).
         encoder: ``small_cnn`` or ``resnet18`` (CIFAR-style: 3x3 stem, no max-pool).
         lr: Adam learning rate; weight_decay: AdamW decoupled weight decay.
-        batch_size: number of anchors per step (a triplet step encodes 3x that many images).
+        batch_size: number of anchors per step (a triplet step encodes 3x that many images,
+            a pair or batch step 2x).
     Budget and evaluation
         epochs: training epochs; train_subset: anchors per epoch (0 = the whole training set).
         eval_train: training images embedded to fit the probe and as kNN references.
@@ -75,6 +109,7 @@ class TrialConfig:
     mode: str = "triplet"
     loss: str = "triplet_margin"
     margin: float = 0.2
+    temperature: float = 0.1
     embedding_dim: int = 64
     positives: str = "class"
     mining: str = "random"
@@ -104,6 +139,9 @@ class TrialConfig:
                 f"loss={self.loss!r} is not defined for mode={self.mode!r}; "
                 f"choose one of {', '.join(allowed)}"
             )
+        accepted = LOSS_SPECS[self.loss].positives
+        if self.positives not in accepted:
+            raise ConfigError(_positives_message(self.loss, self.positives, self.augmentation))
         if self.mining != "random" and self.mode != "triplet":
             raise ConfigError(
                 f"mining={self.mining!r} needs mode='triplet'; use mining='random' with pairs"
@@ -117,6 +155,7 @@ class TrialConfig:
         _check_range("margin", self.margin, 0.0, 100.0)
         if self.loss == "cosine_embedding":
             _check_range("margin", self.margin, -1.0, 1.0)
+        _check_range("temperature", self.temperature, 0.0, 1.0, low_open=True)
         _check_range("lr", self.lr, 0.0, 10.0, low_open=True)
         _check_range("weight_decay", self.weight_decay, 0.0, 10.0)
         _check_range("p_norm", self.p_norm, 0.0, 100.0, low_open=True)
@@ -152,6 +191,20 @@ class TrialConfig:
     def to_dict(self) -> dict[str, Any]:
         """A flat dict of every field: what MLflow records as params."""
         return dataclasses.asdict(self)
+
+
+def _positives_message(loss: str, positives: str, augmentation: str) -> str:
+    """Why ``loss`` cannot take ``positives``, and the two ways out."""
+    spec = LOSS_SPECS[loss]
+    needed = " or ".join(repr(p) for p in spec.positives)
+    fix = f"set positives={spec.positives[0]!r}"
+    if spec.positives == ("instance",) and augmentation == "none":
+        fix += " with augmentation rotation or simclr"
+    others = [name for name in LOSSES_BY_MODE[spec.mode]
+              if positives in LOSS_SPECS[name].positives]
+    alternative = f"loss={others[0]!r}" if others else f"a mode other than {spec.mode!r}"
+    return (f"loss={loss!r} is defined for positives={needed} only, not positives={positives!r}; "
+            f"{fix}, or use {alternative} for positives={positives!r}")
 
 
 def _coerce(key: str, value: Any, type_name: Any) -> Any:

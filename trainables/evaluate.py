@@ -1,4 +1,4 @@
-"""Judging an embedding: a linear probe, a kNN classifier, and a t-SNE picture.
+"""Judging an embedding: a linear probe, a kNN classifier, retrieval metrics, a t-SNE picture.
 
 Embeddings are (N, D) float tensors or arrays; labels are (N,) integers.
 """
@@ -35,6 +35,48 @@ def knn_accuracy(
         predicted = votes.argmax(dim=1)
         correct += int((predicted == test_y[start : start + 1024]).sum())
     return correct / len(test_n)
+
+
+def retrieval_metrics(
+    ref_emb: Tensor, ref_y: Tensor, query_emb: Tensor, query_y: Tensor, chunk: int = 1024
+) -> dict[str, float]:
+    """Precision@1 and MAP@R of queries retrieving references by cosine similarity.
+
+    As defined in Musgrave, Belongie & Lim (2020), "A Metric Learning Reality Check", with
+    queries and references disjoint (the trial: test embeddings against the training sample):
+
+    - ``precision_at_1``: share of queries whose most similar reference has their label.
+    - ``map_at_r``: for a query with R references of its label, the references ranked by
+      similarity, rel(i) = 1 if the i-th has the query's label and P(i) the precision of the
+      first i: ``AP@R = (1/R) * sum_{i<=R} P(i) * rel(i)``; averaged over the queries with
+      R > 0 (0.0 when there are none).
+
+    ``ref_emb`` (N, D) with labels ``ref_y`` (N,); ``query_emb`` (M, D) with ``query_y`` (M,).
+    Computed in query chunks of ``chunk`` on the embeddings' device (one (chunk, N)
+    similarity block and its top max-R at a time).  Ties in similarity are ranked in
+    ``torch.topk``'s order.
+    """
+    ref_n = torch.nn.functional.normalize(ref_emb.float(), dim=1)
+    query_n = torch.nn.functional.normalize(query_emb.float(), dim=1)
+    num_classes = int(max(ref_y.max(), query_y.max())) + 1
+    r_of_class = torch.bincount(ref_y, minlength=num_classes)  # (C,)
+    top = max(1, min(int(r_of_class[query_y].max()), len(ref_n)))
+    ranks = torch.arange(1, top + 1, device=ref_n.device, dtype=torch.float32)  # (top,)
+    hits_at_1, ap_sum, with_r = 0, 0.0, 0
+    for start in range(0, len(query_n), chunk):
+        y = query_y[start : start + chunk]
+        neighbours = (query_n[start : start + chunk] @ ref_n.T).topk(top, dim=1).indices
+        r = r_of_class[y]  # (c,)
+        rel = (ref_y[neighbours] == y[:, None]) & (ranks[None, :] <= r[:, None])  # (c, top)
+        hits_at_1 += int(rel[:, 0].sum())
+        precision = rel.float().cumsum(dim=1) / ranks  # P(i), (c, top)
+        ap = (precision * rel).sum(dim=1) / r.clamp_min(1)
+        ap_sum += float(ap.sum())
+        with_r += int((r > 0).sum())
+    return {
+        "precision_at_1": hits_at_1 / len(query_n),
+        "map_at_r": ap_sum / with_r if with_r else 0.0,
+    }
 
 
 def probe_accuracy(
@@ -108,9 +150,26 @@ def embedding_plots(
     seed: int = 0,
 ) -> dict[str, bytes]:
     """The trial's pictures: ``tsne.png`` always, ``embedding.png`` (raw axes) when D = 2."""
-    plots = {"tsne.png": scatter_png(tsne_map(embedding, seed), labels, class_names, title)}
+    return judge_embedding(embedding, labels, class_names, title, seed)[0]
+
+
+def judge_embedding(
+    embedding: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
+    seed: int = 0,
+) -> tuple[dict[str, bytes], dict[str, float]]:
+    """The trial's end-of-trial judgement of its last evaluated embedding, t-SNE run once.
+
+    Returns the pictures (``tsne.png``; ``embedding.png`` when D = 2) and the structure
+    measures of ``trainables.structure`` on the embedding (``silhouette``,
+    ``line_likeness``) and on its t-SNE map (``tsne_silhouette``, ``tsne_line_likeness``).
+    """
+    from trainables.structure import structure_metrics
+
+    tsne = tsne_map(embedding, seed)
+    plots = {"tsne.png": scatter_png(tsne, labels, class_names, title)}
     if embedding.shape[1] == 2:
         plots["embedding.png"] = scatter_png(
             embedding, labels, class_names, title, xlabel="embedding 1", ylabel="embedding 2"
         )
-    return plots
+    measures = {**structure_metrics(embedding, labels), **structure_metrics(tsne, labels, "tsne_")}
+    return plots, measures

@@ -52,6 +52,19 @@ def _other_image(anchors: Tensor, n: int, generator: torch.Generator) -> Tensor:
     return (anchors + shift) % n
 
 
+def sample_positives(
+    anchors: Tensor, labels: Tensor, index: ClassIndex, positives: str, generator: torch.Generator
+) -> Tensor:
+    """One positive index per anchor, (B,): the anchor itself for ``instance`` (its second
+    view), a random image of the anchor's class for ``class`` (possibly the anchor itself).
+
+    ``labels`` are the training labels (N,); ``anchors`` are indices into them.
+    """
+    if positives == "instance":
+        return anchors
+    return index.draw(labels[anchors], generator)
+
+
 def sample_triplets(
     anchors: Tensor, labels: Tensor, index: ClassIndex, positives: str, generator: torch.Generator
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -59,11 +72,10 @@ def sample_triplets(
 
     ``labels`` are the training labels (N,); ``anchors`` are indices into them.
     """
+    positive = sample_positives(anchors, labels, index, positives, generator)
     if positives == "instance":
-        return anchors, anchors, _other_image(anchors, len(labels), generator)
-    anchor_class = labels[anchors]
-    positive = index.draw(anchor_class, generator)
-    negative = index.draw(index.other_class(anchor_class, generator), generator)
+        return anchors, positive, _other_image(anchors, len(labels), generator)
+    negative = index.draw(index.other_class(labels[anchors], generator), generator)
     return anchors, positive, negative
 
 

@@ -1,9 +1,11 @@
-"""One trial: train a siamese encoder on pairs or triplets, judge it after every epoch.
+"""One trial: train a siamese encoder on pairs, triplets or batches of views, judge it
+after every epoch.
 
 Runs without Ray: ``run_trial(config, dataset, report=...)``.  The order of events:
 build (seeded model, optimiser, class index; data to the device once) -> for each epoch:
-draw anchors, build pairs/triplets, augment all views in one batched call, encode, loss,
-step -> embed the fixed evaluation sample, probe and kNN accuracy -> ``report(EpochReport)``.
+draw anchors, build the mode's views (``trainables.modes``), augment all views in one
+batched call, encode, loss, step -> embed the fixed evaluation sample, probe, kNN and
+retrieval metrics -> ``report(EpochReport)``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from trainables.augment import augment
 from trainables.config import TrialConfig
 from trainables.data import Dataset
 from trainables.encoders import build_encoder
-from trainables.evaluate import knn_accuracy, probe_accuracy
+from trainables.evaluate import knn_accuracy, probe_accuracy, retrieval_metrics
 from trainables.losses import build_loss
 from trainables.miners import MINERS
-from trainables.sampling import ClassIndex, sample_pairs, sample_triplets
+from trainables.modes import MODES, mining_inputs
+from trainables.sampling import ClassIndex
 
 # The per-epoch metrics dict, documented once.  Every value is a float.
 METRIC_DOCS: dict[str, str] = {
@@ -33,8 +36,13 @@ METRIC_DOCS: dict[str, str] = {
     "loss": "mean training loss over the epoch",
     "knn_accuracy": "cosine kNN accuracy of test embeddings against the training sample",
     "probe_accuracy": "test accuracy of a logistic-regression probe on the frozen embedding",
+    "precision_at_1": "share of test embeddings whose most cosine-similar training-sample "
+                      "embedding has their class (Musgrave et al. 2020)",
+    "map_at_r": "MAP@R of test embeddings retrieving the training sample by cosine similarity, "
+                "R = the query class's count there (Musgrave et al. 2020)",
     "epoch_time_s": "wall time of the epoch's training steps, seconds",
-    "eval_time_s": "wall time of the epoch's evaluation (embedding, probe, kNN), seconds",
+    "eval_time_s": "wall time of the epoch's evaluation (embedding, probe, kNN, retrieval), "
+                   "seconds",
     "images_per_s": "training images encoded per second (views, not anchors)",
 }
 
@@ -129,7 +137,8 @@ def run_trial(
     index = ClassIndex.build(data.train_y, data.num_classes)
     model = build_encoder(cfg.encoder, data.image_shape[0], cfg.embedding_dim)
     model = model.to(device, memory_format=torch.channels_last)
-    loss_fn = build_loss(cfg.loss, margin=cfg.margin, p_norm=cfg.p_norm)
+    loss_fn = build_loss(cfg.loss, margin=cfg.margin, p_norm=cfg.p_norm,
+                         temperature=cfg.temperature)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_train = len(data.train_y)
     anchors_per_epoch = min(cfg.train_subset or n_train, n_train)
@@ -141,8 +150,10 @@ def run_trial(
     eval_train = _evaluation_indices(n_train, cfg.eval_train).to(device)
     eval_test = _evaluation_indices(len(data.test_y), cfg.eval_test).to(device)
     tsne_count = min(cfg.tsne_samples, len(eval_test))
-    views_per_anchor = 3 if cfg.mode == "triplet" else 2
+    mode = MODES[cfg.mode]
     miner = MINERS.get(cfg.mining)  # None for "random": the sampled triplets as they are
+    loss_inputs = mode.loss_inputs if miner is None else mining_inputs(
+        miner, cfg.margin, cfg.p_norm)
 
     last: EpochReport | None = None
     for epoch in range(1, cfg.epochs + 1):
@@ -152,25 +163,12 @@ def run_trial(
         loss_sum = torch.zeros((), device=device)
         for step in range(steps_per_epoch):
             anchors = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            if cfg.mode == "triplet":
-                groups = sample_triplets(anchors, data.train_y, index, cfg.positives, generator)
-                target = None
-            else:
-                *groups, target = sample_pairs(
-                    anchors, data.train_y, index, cfg.positives, generator
-                )
-            indices = torch.cat(groups)
-            x = views(data.train_x[indices], generator if cfg.augmentation != "none" else None)
+            batch = mode.sample(anchors, data.train_y, index, cfg.positives, generator)
+            x = views(data.train_x[batch.indices],
+                      generator if cfg.augmentation != "none" else None)
             with autocast:
                 z = F.normalize(model(x).float(), dim=1)
-            if miner is not None:
-                labels = data.train_y[indices] if cfg.positives == "class" else indices
-                a, p, n = miner(z, labels, cfg.margin, cfg.p_norm)
-                loss = loss_fn(z[a], z[p], z[n])
-            elif target is None:
-                loss = loss_fn(*z.chunk(views_per_anchor))
-            else:
-                loss = loss_fn(*z.chunk(views_per_anchor), target)
+            loss = loss_fn(*loss_inputs(z, batch))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -188,6 +186,7 @@ def run_trial(
         test_emb = embed(model, views, data.test_x[eval_test])
         train_lab, test_lab = data.train_y[eval_train], data.test_y[eval_test]
         knn = knn_accuracy(train_emb, train_lab, test_emb, test_lab, k=cfg.knn_k)
+        retrieval = retrieval_metrics(train_emb, train_lab, test_emb, test_lab)
         probe = probe_accuracy(
             train_emb.cpu().numpy(), train_lab.cpu().numpy(),
             test_emb.cpu().numpy(), test_lab.cpu().numpy(), seed=cfg.seed,
@@ -199,9 +198,10 @@ def run_trial(
             "loss": float(loss_sum) / steps_per_epoch,
             "knn_accuracy": knn,
             "probe_accuracy": probe,
+            **retrieval,
             "epoch_time_s": train_time,
             "eval_time_s": eval_time,
-            "images_per_s": steps_per_epoch * cfg.batch_size * views_per_anchor / train_time,
+            "images_per_s": steps_per_epoch * cfg.batch_size * mode.views_per_anchor / train_time,
         }
         last = EpochReport(
             metrics,

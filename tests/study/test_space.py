@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from study.space import MARGIN_RANGE, SearchSpace, trial_config, trial_seed
-from trainables.config import LOSSES_BY_MODE, ConfigError
+from study.space import MARGIN_RANGE, SEARCHED, TEMPERATURE_RANGE, SearchSpace, trial_config, trial_seed
+from trainables.config import LOSS_SPECS, LOSSES_BY_MODE, ConfigError, TrialConfig
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -22,17 +22,25 @@ def _draw(space: SearchSpace, n: int = 150, seed: int = 0) -> list:
 
 
 def test_every_proposal_is_valid_and_conditional() -> None:
-    configs = _draw(SearchSpace(fixed={"epochs": 2}, study_seed=3))
+    configs = _draw(SearchSpace(fixed={"epochs": 2}, study_seed=3), n=200)
     seen = {(c.mode, c.loss) for c in configs}
     assert seen == {("pair", "cosine_embedding"), ("pair", "contrastive"),
-                    ("triplet", "triplet_margin")}
+                    ("triplet", "triplet_margin"), ("batch", "ntxent"), ("batch", "supcon")}
+    default = TrialConfig()
     for c in configs:
         assert c.loss in LOSSES_BY_MODE[c.mode]
-        low, high = MARGIN_RANGE[c.loss]
-        assert low <= c.margin <= high
+        assert c.positives in LOSS_SPECS[c.loss].positives
+        if "margin" in LOSS_SPECS[c.loss].hyperparameters:
+            low, high = MARGIN_RANGE[c.loss]
+            assert low <= c.margin <= high
+            assert c.temperature == default.temperature
+        else:  # ntxent, supcon: the temperature is searched, the margin is not
+            assert c.margin == default.margin
+            assert TEMPERATURE_RANGE[0] <= c.temperature <= TEMPERATURE_RANGE[1]
         assert c.epochs == 2
         if c.augmentation == "none":
             assert c.positives == "class" and c.aug_strength == 1.0
+            assert c.loss != "ntxent"
     assert {c.positives for c in configs if c.augmentation != "none"} == {"class", "instance"}
     assert len({c.seed for c in configs}) == len(configs)
 
@@ -76,3 +84,65 @@ def test_mining_only_with_triplets() -> None:
     assert {c.mining for c in configs if c.mode == "triplet"} == {"random", "semihard", "hard"}
     for c in _draw(SearchSpace(pins={"mining": "semihard"}), 20):
         assert c.mode == "triplet"
+
+
+def test_batch_losses_follow_the_positives() -> None:
+    configs = _draw(SearchSpace(pins={"mode": "batch"}), 60)
+    assert {c.loss for c in configs} == {"ntxent", "supcon"}
+    for c in configs:
+        assert c.loss == ("ntxent" if c.positives == "instance" else "supcon")
+        assert c.mining == "random"
+
+
+def test_temperature_is_searched_only_for_its_losses() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    space = SearchSpace()
+    for _ in range(80):
+        trial = study.ask()
+        constants = space(trial)
+        config = trial_config({**trial.params, **constants})
+        names = set(trial.params)
+        uses = LOSS_SPECS[config.loss].hyperparameters
+        assert (f"temperature@{config.loss}" in names) == ("temperature" in uses)
+        assert (f"margin@{config.loss}" in names) == ("margin" in uses)
+    assert "temperature" in SEARCHED
+
+
+def test_a_pinned_ntxent_needs_instance_positives_and_an_augmentation() -> None:
+    configs = _draw(SearchSpace(pins={"loss": "ntxent"}), 30)
+    for c in configs:
+        assert (c.mode, c.positives) == ("batch", "instance")
+        assert c.augmentation in ("rotation", "simclr")
+    assert len({c.temperature for c in configs}) == len(configs)
+    for c in _draw(SearchSpace(pins={"loss": "supcon", "augmentation": "rotation"}), 20):
+        assert (c.mode, c.positives) == ("batch", "class")
+
+
+def test_pinned_temperature_and_margin_are_kept() -> None:
+    for c in _draw(SearchSpace(pins={"loss": "supcon", "temperature": 0.3, "margin": 0.5}), 10):
+        assert (c.temperature, c.margin) == (0.3, 0.5)
+    for c in _draw(SearchSpace(pins={"temperature": 0.2}), 30):
+        assert c.temperature == 0.2
+
+
+def test_pinned_positives_choose_the_batch_loss() -> None:
+    for c in _draw(SearchSpace(pins={"positives": "class", "mode": "batch"}), 20):
+        assert c.loss == "supcon"
+    for c in _draw(SearchSpace(pins={"positives": "instance", "mode": "batch"}), 20):
+        assert c.loss == "ntxent" and c.augmentation != "none"
+
+
+@pytest.mark.parametrize("pins,message", [
+    ({"loss": "ntxent", "positives": "class"},
+     "loss='ntxent' is defined for positives='instance' only.*or use loss='supcon'"),
+    ({"loss": "supcon", "positives": "instance"},
+     "loss='supcon' is defined for positives='class' only.*or use loss='ntxent'"),
+    ({"loss": "ntxent", "augmentation": "none"},
+     "set positives='instance' with augmentation rotation or simclr"),
+    ({"loss": "ntxent", "augmentation": "none", "positives": "instance"},
+     "positives='instance' with augmentation='none'"),
+    ({"loss": "supcon", "mining": "hard"}, "mining='hard' needs mode='triplet'"),
+])
+def test_contradicting_batch_pins_fail_with_the_fix(pins: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _draw(SearchSpace(pins=pins), 1)

@@ -31,6 +31,25 @@ def test_integral_floats_become_ints() -> None:
         ({"positives": "instance"}, "augmentation='none' makes both views identical"),
         ({"mode": "pair", "loss": "cosine_embedding", "margin": 1.5}, "margin=1.5 is out of range"),
         ({"encoder": "vit"}, "encoder='vit'.*small_cnn, resnet18"),
+        ({"mode": "batch"}, "loss='triplet_margin' is not defined for mode='batch'.*ntxent, supcon"),
+        ({"mode": "triplet", "loss": "supcon"}, "loss='supcon' is not defined for mode='triplet'"),
+        ({"mode": "batch", "loss": "ntxent"},
+         "loss='ntxent' is defined for positives='instance' only, not positives='class'; "
+         "set positives='instance' with augmentation rotation or simclr, "
+         "or use loss='supcon' for positives='class'"),
+        ({"mode": "batch", "loss": "ntxent", "augmentation": "simclr"},
+         "loss='ntxent' is defined for positives='instance' only.*; set positives='instance', "
+         "or use loss='supcon'"),
+        ({"mode": "batch", "loss": "supcon", "positives": "instance", "augmentation": "rotation"},
+         "loss='supcon' is defined for positives='class' only, not positives='instance'; "
+         "set positives='class', or use loss='ntxent' for positives='instance'"),
+        ({"mode": "batch", "loss": "ntxent", "positives": "instance"},
+         "positives='instance' with augmentation='none' makes both views identical"),
+        ({"mode": "batch", "loss": "supcon", "mining": "hard"}, "mining='hard' needs mode='triplet'"),
+        ({"mode": "batch", "loss": "supcon", "temperature": 0},
+         r"temperature=0.0 is out of range.*\(0.0, 1.0\]"),
+        ({"temperature": 1.5}, r"temperature=1.5 is out of range"),
+        ({"temperature": "warm"}, "temperature='warm' must be a number"),
     ],
 )
 def test_bad_values_name_the_key(values: dict, message: str) -> None:
@@ -46,3 +65,27 @@ def test_parse_value() -> None:
         parse_value("embedding_dim", "big")
     with pytest.raises(ConfigError, match="unknown config key 'size'"):
         parse_value("size", "3")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"mode": "batch", "loss": "supcon"},
+        {"mode": "batch", "loss": "supcon", "augmentation": "simclr", "temperature": 1.0},
+        {"mode": "batch", "loss": "ntxent", "positives": "instance", "augmentation": "rotation",
+         "temperature": 0.05},
+    ],
+)
+def test_batch_losses_with_their_positives_are_valid(values: dict) -> None:
+    cfg = TrialConfig.from_dict(values)
+    assert TrialConfig.from_dict(cfg.to_dict()) == cfg
+    assert parse_value("temperature", "0.07") == 0.07
+    assert parse_value("loss", "ntxent") == "ntxent" and parse_value("mode", "batch") == "batch"
+
+
+def test_losses_by_mode_is_derived_from_the_specs() -> None:
+    from trainables.config import LOSS_SPECS, LOSSES_BY_MODE, MODE_CHOICES
+
+    assert LOSSES_BY_MODE == {"pair": ("cosine_embedding", "contrastive"),
+                              "triplet": ("triplet_margin",), "batch": ("ntxent", "supcon")}
+    assert all(spec.mode in MODE_CHOICES for spec in LOSS_SPECS.values())

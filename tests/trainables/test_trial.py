@@ -23,9 +23,12 @@ SMALL = {"eval_train": 1400, "tsne_samples": 200, "batch_size": 64, "lr": 3e-3}
         {"mode": "triplet", "mining": "semihard", "epochs": 2},
         {"mode": "triplet", "mining": "hard", "positives": "instance", "augmentation": "rotation",
          "epochs": 2},
+        {"mode": "batch", "loss": "supcon", "temperature": 0.1, "epochs": 2},
+        {"mode": "batch", "loss": "ntxent", "positives": "instance", "augmentation": "simclr",
+         "temperature": 0.2, "epochs": 2},
     ],
     ids=["triplet", "contrastive", "cosine-rotation", "instance-simclr", "semihard",
-         "hard-instance"],
+         "hard-instance", "supcon", "ntxent-simclr"],
 )
 def test_trial_learns_digits(digits, values: dict) -> None:
     torch.set_num_threads(1)
@@ -39,6 +42,8 @@ def test_trial_learns_digits(digits, values: dict) -> None:
     floor = 0.5 if values.get("positives") == "instance" else 0.8
     assert last.metrics["probe_accuracy"] > floor
     assert last.metrics["knn_accuracy"] > floor
+    assert last.metrics["precision_at_1"] > floor
+    assert last.metrics["map_at_r"] > 0.3  # chance is about 1/C^2 = 0.01
     assert last.embedding.shape == (200, cfg.embedding_dim)
     assert np.allclose(np.linalg.norm(last.embedding, axis=1), 1, atol=1e-4)
     assert last.labels.shape == (200,)
