@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.dimensions import DIMENSIONS, value_order
+from analysis.dimensions import dimension, value_order
 from analysis.stats import assign_bins, quantile_edges
 
 
@@ -23,7 +23,7 @@ def dimension_groups(trials: pd.DataFrame, name: str,
     Bin edges of numeric dimensions come from ``reference`` (default ``trials``), so that
     several studies can share one set of bins.
     """
-    dim = DIMENSIONS[name]
+    dim = dimension(name)
     reference = trials if reference is None else reference
     applies = dim.applies(trials)
     if not dim.numeric:

@@ -5,7 +5,8 @@ settings and splits its variance by dimension. The search space is conditional, 
 needs every dimension in every trial, so the importance is computed per *scope*:
 
 - ``all trials``: the unconditional dimensions (augmentation, mode, embedding_dim, ...).
-- one scope per condition: ``augmentation ≠ none`` adds aug_strength and positives;
+- one scope per condition: ``augmentation ≠ none`` adds aug_strength and positives,
+  ``mode = triplet`` the triplet mining;
   ``mode = pair`` adds the loss (its choices depend on the mode); ``loss = X`` adds the
   margin (its scale depends on the loss).
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.dimensions import DIMENSIONS
+from analysis.dimensions import dimension
 from study.objective import METRIC, MODE
 
 MIN_TRIALS = 5
@@ -56,22 +57,25 @@ class ImportanceResult:
 def scopes(trials: pd.DataFrame, searched: tuple[str, ...]) -> list[Scope]:
     """The scopes of a study: ``all trials`` first, then one per condition of a searched
     conditional dimension, kept only when that dimension varies within it."""
-    plain = tuple(d for d in searched if not DIMENSIONS[d].conditional)
+    plain = tuple(d for d in searched if not dimension(d).conditional)
     result = [Scope("all trials", pd.Series(True, index=trials.index), plain)]
     candidates: dict[str, tuple[pd.Series, list[str]]] = {}
     for name in searched:
-        dim = DIMENSIONS[name]
+        dim = dimension(name)
         if dim.only_if is not None and dim.only_if[0] in trials:
-            other, excluded = dim.only_if
-            mask = trials[other].astype(str) != excluded
-            candidates.setdefault(f"{other} ≠ {excluded}", (mask, []))[1].append(name)
+            candidates.setdefault(dim.condition_label(),
+                                  (dim.condition_mask(trials), []))[1].append(name)
+        if dim.loss_hyperparameter and dim.per is None and "loss" in trials:
+            candidates.setdefault(f"loss ∈ {{{', '.join(dim.losses())}}}",
+                                  (dim.condition_mask(trials), []))[1].append(name)
         for other in (dim.choices_per, dim.per):
             if other is not None and other in trials:
                 for value in trials[other].dropna().unique():
                     candidates.setdefault(f"{other} = {value}",
                                           (trials[other] == value, []))[1].append(name)
     for label, (mask, extra) in candidates.items():
-        if any(trials.loc[mask, d].nunique() > 1 for d in extra):
+        if any(trials.loc[mask & dimension(d).applies(trials), d].nunique() > 1
+               for d in extra):
             result.append(Scope(label, mask, plain + tuple(extra)))
     return result
 
@@ -105,7 +109,7 @@ def param_importance(trials: pd.DataFrame, dimensions: tuple[str, ...], *,
     scored = scored.dropna(subset=list(varying))
     distributions = {}
     for name in varying:
-        dim = DIMENSIONS[name]
+        dim = dimension(name)
         if dim.numeric:
             distributions[name] = FloatDistribution(float(scored[name].min()),
                                                     float(scored[name].max()), log=dim.log)

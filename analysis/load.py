@@ -8,6 +8,7 @@ epoch (the run's latest value is the final one).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,28 +17,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.dimensions import DIMENSIONS
+from analysis.dimensions import ANALYSED, dimension
 from study.objective import METRIC
 from study.tracking import OUTCOME_TAG, PARENT_TAG, ROLE_TAG, TRIAL_ID_TAG
+from study.tracking import OUTCOMES as RECORDED_OUTCOMES
 from trainables.config import TrialConfig
+from trainables.trial import METRIC_DOCS
 
-OUTCOMES = ("finished", "stopped_early", "failed", "running")
-# Metric names as logged -> column names in the trials frame. The training loss is renamed:
-# ``loss`` is also the param naming the loss function.
-METRIC_COLUMNS = {
-    "epoch": "epochs_run",
-    "loss": "train_loss",
-    "knn_accuracy": "knn_accuracy",
-    METRIC: METRIC,
-    "epoch_time_s": "epoch_time_s",
-    "eval_time_s": "eval_time_s",
-    "images_per_s": "images_per_s",
-}
+# Every outcome tag value, in report order (a trial still open is tagged ``running``).
+OUTCOMES = tuple(dict.fromkeys(("finished", "stopped_early", "failed", *RECORDED_OUTCOMES,
+                                "running")))
+# Metric names as logged -> column names in the trials frame. Two are renamed: ``epoch``
+# counts the epochs a trial ran, and ``loss`` is also the param naming the loss function.
+_RENAMED = {"epoch": "epochs_run", "loss": "train_loss"}
+METRIC_COLUMNS = {key: _RENAMED.get(key, key) for key in dict.fromkeys((*METRIC_DOCS, METRIC))}
 PARENT_PARAMS = ("study_seed", "num_samples", "max_epochs", "dataset", "searched", "pins",
                  "fixed", "encoders")
 PARENT_METRICS = ("trials_finished", "trials_stopped_early", "trials_failed")
 _STATUS_OUTCOME = {"RUNNING": "running", "SCHEDULED": "running", "FAILED": "failed",
-                   "KILLED": "failed", "FINISHED": "finished"}
+                   "KILLED": "interrupted" if "interrupted" in OUTCOMES else "failed",
+                   "FINISHED": "finished"}
 
 
 class ExperimentNotFoundError(LookupError):
@@ -191,14 +190,13 @@ def searched_dimensions(parents: pd.DataFrame,
         if isinstance(text, str):
             listed.update(t for t in text.split(",") if t)
         if isinstance(pins, str):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 pinned.update(json.loads(pins))
-            except json.JSONDecodeError:
-                pass
     if parents.empty or not listed:
-        listed = set(DIMENSIONS)
+        listed = set(ANALYSED)
     searched, reasons = [], {}
-    for name, dim in DIMENSIONS.items():
+    for name in ANALYSED:
+        dim = dimension(name)
         if name not in listed:
             value = pinned.get(name)
             reasons[name] = f"pinned with --set ({name}={value})" if value is not None \
@@ -209,7 +207,8 @@ def searched_dimensions(parents: pd.DataFrame,
         if len(values) > 1:
             searched.append(name)
         elif len(values) == 1:
-            reasons[name] = f"one value only among the trials ({_short(values[0])})"
+            where = " where it applies" if dim.conditional else ""
+            reasons[name] = f"one value only among the trials{where} ({_short(values[0])})"
         else:
             reasons[name] = "no trial has a value"
     return tuple(searched), reasons

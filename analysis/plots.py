@@ -15,7 +15,7 @@ import numpy as np
 from study.objective import METRIC
 
 OUTCOME_COLOURS = {"finished": "tab:blue", "stopped_early": "tab:orange",
-                   "failed": "tab:red", "running": "tab:gray"}
+                   "failed": "tab:red", "running": "tab:gray", "interrupted": "tab:purple"}
 DPI = 110
 
 
@@ -50,7 +50,7 @@ def box_plot(groups: Sequence[str], values: Sequence[np.ndarray],
     plt = _pyplot()
     keep = [i for i, v in enumerate(values) if len(v)]
     labels = [f"{groups[i]}\nn={len(values[i])}" for i in keep]
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(keep) + 2), 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(keep) + 3.5), 4.2), layout="constrained")
     rng = np.random.default_rng(seed)
     if keep:
         ax.boxplot([values[i] for i in keep], positions=range(len(keep)), widths=0.5,
@@ -69,7 +69,7 @@ def box_plot(groups: Sequence[str], values: Sequence[np.ndarray],
         _rotate(ax, labels)
         if seen:
             ax.legend(title="trial outcome", fontsize="small", title_fontsize="small",
-                      loc="best")
+                      loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: hides no point
     else:
         ax.text(0.5, 0.5, "no trial with a value", ha="center", va="center",
                 transform=ax.transAxes)
@@ -91,8 +91,7 @@ def heat_map(means: np.ndarray, counts: np.ndarray, rows: Sequence[str], cols: S
     fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * len(cols) + 2.5), max(3.2, 0.9 * len(rows) + 1.8)),
                            layout="constrained")
     masked = np.ma.masked_invalid(np.asarray(means, dtype=float))
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("lightgrey")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
     finite = masked.compressed()
     vmin, vmax = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
     if vmin == vmax:

@@ -189,8 +189,9 @@ def _verdict(row, higher_is_better: bool, alpha: float, min_n: int) -> tuple[obj
     if not np.isfinite(row.p):
         return None, (f"{row.a} vs {row.b}: too few trials to test ({counts}; "
                       f"needs {min_n} per group)")
-    a_larger = row.U > row.n_a * row.n_b / 2
-    if row.p_holm < alpha and row.U != row.n_a * row.n_b / 2:
+    u_stat, half = row.U, row.n_a * row.n_b / 2  # U above half: a tends to be larger
+    a_larger = u_stat > half
+    if row.p_holm < alpha and u_stat != half:
         a_wins = a_larger == higher_is_better
         win, lose = (row.a, row.b) if a_wins else (row.b, row.a)
         m_win, m_lose = (row.median_a, row.median_b) if a_wins else (row.median_b, row.median_a)

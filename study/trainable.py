@@ -2,7 +2,8 @@
 
 Each epoch it reports the flat metrics dict to Tune together with a checkpoint holding the
 last evaluated embedding (``embedding.npz``), from which the driver draws the t-SNE plot,
-also for trials the scheduler stops early.
+also for trials the scheduler stops early, and the training state (``state.pt``), from
+which a resumed study continues the trial.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from trainables.data import Dataset
 from trainables.trial import EpochReport, run_trial
 
 EMBEDDING_FILE = "embedding.npz"
+STATE_FILE = "state.pt"
 
 
 def train_trial(config: dict[str, Any], data: Dataset) -> None:
@@ -37,6 +39,7 @@ def train_trial(config: dict[str, Any], data: Dataset) -> None:
     placement = {
         "node": platform.node(),
         "node_ip": ray.util.get_node_ip_address(),
+        "node_id": ray.get_runtime_context().get_node_id(),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "gpu_fraction": float(assigned.get("GPU", 0.0)),
         "cpus": float(assigned.get("CPU", 0.0)),
@@ -47,7 +50,15 @@ def train_trial(config: dict[str, Any], data: Dataset) -> None:
         with tempfile.TemporaryDirectory() as folder:
             np.savez(Path(folder) / EMBEDDING_FILE, embedding=epoch.embedding,
                      labels=epoch.labels)
+            torch.save(epoch.state, Path(folder) / STATE_FILE)
             tune.report({**epoch.metrics, **placement},
                         checkpoint=tune.Checkpoint.from_directory(folder))
 
-    run_trial(cfg, data, device=device, report=report)
+    # A trial restored by a resumed study continues after its last checkpointed epoch.
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume = torch.load(Path(folder) / STATE_FILE, map_location=device,
+                                weights_only=True)
+    run_trial(cfg, data, device=device, report=report, resume=resume)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,11 +60,15 @@ class EpochReport:
     embedding: (M, D) float32 L2-normalised test embeddings (M = tsne_samples), the last
         evaluated embedding that the t-SNE plot is drawn from.
     labels: (M,) their class labels.
+    state: what ``run_trial(resume=...)`` needs to continue after this epoch (epoch, model,
+        optimiser, scheduler and generator states); references to live tensors, so save it
+        (``torch.save``) inside the report callback.
     """
 
     metrics: dict[str, float]
     embedding: np.ndarray
     labels: np.ndarray
+    state: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 Reporter = Callable[[EpochReport], None]
@@ -119,11 +124,14 @@ def run_trial(
     *,
     device: torch.device | str | None = None,
     report: Reporter | None = None,
-) -> EpochReport:
+    resume: dict[str, Any] | None = None,
+) -> EpochReport | None:
     """Train and judge one configuration; call ``report`` after every epoch.
 
-    Returns the last epoch's report.  Raises ``NonFiniteLossError`` as soon as the loss
-    stops being finite.
+    ``resume``: an ``EpochReport.state`` saved earlier; training continues after its epoch
+    with the same numbers as an uninterrupted run.  Returns the last epoch's report (None
+    when ``resume`` had already finished every epoch).  Raises ``NonFiniteLossError`` as
+    soon as the loss stops being finite.
     """
     device = pick_device(str(device) if device else None)
     torch.manual_seed(cfg.seed)
@@ -155,8 +163,16 @@ def run_trial(
     loss_inputs = mode.loss_inputs if miner is None else mining_inputs(
         miner, cfg.margin, cfg.p_norm)
 
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        generator.set_state(resume["generator"].to(generator.get_state().device))
+        first_epoch = int(resume["epoch"]) + 1
+
     last: EpochReport | None = None
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(first_epoch, cfg.epochs + 1):
         # Train one epoch.
         start = time.perf_counter()
         order = torch.randperm(n_train, generator=generator, device=device)[:anchors_per_epoch]
@@ -203,14 +219,17 @@ def run_trial(
             "eval_time_s": eval_time,
             "images_per_s": steps_per_epoch * cfg.batch_size * mode.views_per_anchor / train_time,
         }
+        state = {"epoch": epoch, "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "generator": generator.get_state()}
         last = EpochReport(
             metrics,
             test_emb[:tsne_count].cpu().numpy(),
             test_lab[:tsne_count].cpu().numpy(),
+            state,
         )
         if report is not None:
             report(last)
-    assert last is not None  # epochs >= 1 is validated by TrialConfig
     return last
 
 
@@ -219,5 +238,5 @@ def _check_finite(loss_sum: Tensor, epoch: int, step: int) -> None:
     if not math.isfinite(value):
         raise NonFiniteLossError(
             f"training loss became {value} at epoch {epoch}, step {step}; "
-            "the trial diverged (try a lower lr)"
+            "the trial diverged (lower the lr, or check the loss settings)"
         )

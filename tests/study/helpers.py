@@ -53,9 +53,10 @@ def assert_png(client: Any, run_id: str, name: str = "tsne.png") -> None:
 
 
 def ray_results(storage: Path, experiment: str) -> dict[str, list[dict]]:
-    """What Ray received: trial_id -> its reported results, from each trial's result.json."""
+    """What Ray received: trial_id -> its reported results, from each trial's result.json
+    (Ray's experiment folders are named ``<experiment>-<parent run id prefix>``)."""
     out: dict[str, list[dict]] = {}
-    for path in (storage / experiment).glob("*/result.json"):
+    for path in storage.glob(f"{experiment}-*/*/result.json"):
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         if rows:
             out[rows[0]["trial_id"]] = rows
@@ -90,7 +91,8 @@ def mlflow_server(folder: Path):
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"mlflow server did not start: {(folder / 'mlflow-server.log').read_text()[-2000:]}")
+                log_text = (folder / "mlflow-server.log").read_text()[-2000:]
+                raise RuntimeError(f"mlflow server did not start: {log_text}")
             time.sleep(0.5)
         yield uri
     finally:

@@ -110,18 +110,13 @@ def test_diverging_and_killed_trials_fail_alone(tmp_path: Path) -> None:
     # every metric Ray received is in MLflow
     client, _, _ = study_runs(uri, "faults")
     by_trial = {r.data.tags["trial_id"]: r for r in trials}
-    received = ray_results(tmp_path / "ray_results", _ray_dir(tmp_path, "faults"))
+    received = ray_results(tmp_path / "ray_results", "faults")
     assert received
     for trial_id, rows in received.items():
         for key in METRIC_DOCS:
             logged = {m.step: m.value for m in
                       client.get_metric_history(by_trial[trial_id].info.run_id, key)}
             assert logged == {int(r["epoch"]): pytest.approx(r[key]) for r in rows}
-
-
-def _ray_dir(cwd: Path, experiment: str) -> str:
-    (folder,) = [p.name for p in (cwd / "ray_results").iterdir() if p.name.startswith(experiment)]
-    return folder
 
 
 def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:

@@ -58,3 +58,27 @@ def test_same_seed_same_numbers_on_cpu(digits) -> None:
     assert first.metrics["loss"] == second.metrics["loss"]
     assert np.array_equal(first.embedding, second.embedding)
     assert other.metrics["loss"] != first.metrics["loss"]
+
+
+def test_resume_continues_with_the_same_numbers(digits) -> None:
+    """A trial resumed from a saved epoch state ends exactly as an uninterrupted one."""
+    import io
+
+    torch.set_num_threads(1)
+    cfg = TrialConfig.from_dict({**SMALL, "augmentation": "rotation", "train_subset": 320,
+                                 "epochs": 3})
+    saved: list[bytes] = []
+
+    def keep(report: EpochReport) -> None:
+        buffer = io.BytesIO()
+        torch.save(report.state, buffer)
+        saved.append(buffer.getvalue())
+
+    straight = run_trial(cfg, digits, device="cpu", report=keep)
+    state = torch.load(io.BytesIO(saved[0]), weights_only=True)  # after epoch 1
+    epochs: list[float] = []
+    resumed = run_trial(cfg, digits, device="cpu", resume=state,
+                        report=lambda r: epochs.append(r.metrics["epoch"]))
+    assert epochs == [2.0, 3.0]
+    assert resumed.metrics["loss"] == straight.metrics["loss"]
+    assert np.array_equal(resumed.embedding, straight.embedding)

@@ -1,0 +1,155 @@
+"""``python -m analysis.summarize``: read studies from MLflow, write their report.
+
+In the order things happen: parse the command -> open the tracking store -> load each
+experiment's parent and trial runs -> build the report (comparison first when several
+experiments are given) -> write ``report.md``, a self-contained ``report.html``, CSV tables
+and PNG figures into ``--out`` -> log the files into each study's parent run(s) under
+``report/`` (a comparison below ``report/<report folder name>/``, by default
+``report/<a>_vs_<b>/``), browsable in the MLflow UI.
+
+Exit codes: 0 report written; 1 report written but logging to MLflow failed; 2 bad input
+(unknown experiment, missing store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from analysis.compare import comparison_sections
+from analysis.document import Block, Heading, Paragraph, html_document, markdown
+from analysis.load import ExperimentNotFoundError, Study, load_study, tracking_store_missing
+from analysis.report import LEADERBOARD_TOP, Output, slug, study_sections
+from study.tracking import default_tracking_uri
+
+ARTIFACT_DIR = "report"
+
+
+class UsageError(ValueError):
+    """Bad command-line input; the message is one line for stderr."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m analysis.summarize",
+        description="Summarize hyperparameter studies recorded in MLflow: leaderboard, "
+        "per-dimension statistics, interaction, importance, t-SNE montage.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--experiment-name", action="append", required=True, metavar="NAME",
+                   help="MLflow experiment (study) to report; repeat to compare several")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                        "sqlite:///<cwd>/mlflow.db)")
+    p.add_argument("--out", default=None,
+                   help="report folder (default: reports/<name>, or reports/<a>_vs_<b>)")
+    p.add_argument("--top", type=int, default=LEADERBOARD_TOP, help="trials in the leaderboard")
+    p.add_argument("--no-log", action="store_true",
+                   help="do not log the report files into the parent runs")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    names = list(dict.fromkeys(args.experiment_name))
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    try:
+        if args.top < 1:
+            raise UsageError(f"--top {args.top} must be at least 1")
+        studies, client = open_studies(uri, names)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ExperimentNotFoundError as err:
+        listing = ", ".join(err.available) or "(none)"
+        print(f"error: experiment {err.name!r} not found in {uri}; existing experiments: "
+              f"{listing}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("reports") / "_vs_".join(slug(n) for n in names)
+    command = shlex.join(["python", "-m", "analysis.summarize",
+                          *(sys.argv[1:] if argv is None else argv)])
+    written = write_report(studies, client, out.absolute(), uri=uri, top=args.top,
+                           command=command)
+    print(f"report: {out / 'report.md'} and {out / 'report.html'} ({len(written)} files)")
+    if args.no_log:
+        return 0
+    # A comparison goes below report/<report folder name>/ so that it never mixes with (or
+    # replaces) a single study's own report/ files.
+    target = ARTIFACT_DIR if len(studies) == 1 else f"{ARTIFACT_DIR}/{out.absolute().name}"
+    errors = log_report(client, studies, out.absolute(), written, target)
+    for line in errors:
+        print(f"warning: {line}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def open_studies(uri: str, names: list[str]) -> tuple[list[Study], Any]:
+    """Load every named experiment; raises ``UsageError`` for a missing SQLite store and
+    ``ExperimentNotFoundError`` (naming the experiments that exist) for an unknown name."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    missing = tracking_store_missing(uri)
+    if missing is not None:
+        raise UsageError(f"no MLflow store at {missing} (from tracking URI {uri}); pass "
+                         "--tracking-uri or run from the folder that holds mlflow.db")
+    try:
+        client = MlflowClient(uri)
+        return [load_study(client, name) for name in names], client
+    except MlflowException as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(f"cannot read the MLflow store at {uri}: {first}") from None
+
+
+def write_report(studies: list[Study], client: Any, root: Path, *, uri: str, top: int,
+                 command: str) -> list[Path]:
+    """Write report.md, report.html, CSVs and PNGs under ``root``; returns every file
+    written (report.md and report.html last)."""
+    out = Output(root, root)
+    names = [s.name for s in studies]
+    title = (f"Study report: {names[0]}" if len(names) == 1
+             else "Study comparison: " + " vs ".join(names))
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    blocks: list[Block] = [Heading(title, 1), Paragraph(
+        f"Generated {now} from `{uri}` by `{command}`. Browse the runs with "
+        f"`mlflow ui --backend-store-uri {uri}`.")]
+    if len(studies) == 1:
+        blocks += study_sections(studies[0], client, out, top=top)
+    else:
+        blocks += comparison_sections(studies, out, top=top)
+        for study in studies:
+            blocks.append(Heading(f"Experiment `{study.name}`", 2))
+            blocks += study_sections(study, client, out.sub(study.name), top=top, level=3)
+    out.path("report.md").write_text(markdown(blocks, root), encoding="utf-8")
+    out.path("report.html").write_text(html_document(blocks, title), encoding="utf-8")
+    return out.written
+
+
+def log_report(client: Any, studies: list[Study], root: Path, files: list[Path],
+               target: str = ARTIFACT_DIR) -> list[str]:
+    """Log ``files`` (under ``root``) into every parent run of every study, below the
+    artifact folder ``target`` (subfolders kept); returns one message per failed upload."""
+    errors: list[str] = []
+    run_ids = [r for s in studies for r in s.parents["run_id"]]
+    if not run_ids:
+        print("note: no parent run to log the report into", file=sys.stderr)
+    for run_id in run_ids:
+        for path in files:
+            folder = path.parent.relative_to(root).as_posix()
+            where = target if folder == "." else f"{target}/{folder}"
+            try:
+                client.log_artifact(run_id, str(path), where)
+            except Exception as err:  # noqa: BLE001 - reported, the report itself is written
+                errors.append(f"could not log {path.name} into parent run {run_id}: {err}")
+    if run_ids and not errors:
+        print(f"logged {len(files)} report files into {len(run_ids)} parent run(s) under "
+              f"{target}/")
+    return errors
+
+
+if __name__ == "__main__":
+    sys.exit(main())

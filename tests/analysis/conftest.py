@@ -1,0 +1,39 @@
+"""The REAL small study the analysis tests read: run once per test session through
+``python -m study.run`` and shared (synthetic studies: ``tests.analysis.synthetic``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REAL_EXPERIMENT = "test-analysis"
+
+
+@dataclass(frozen=True)
+class RealStudy:
+    uri: str
+    folder: Path
+    experiment: str = REAL_EXPERIMENT
+
+
+@pytest.fixture(scope="session")
+def real_study(tmp_path_factory: pytest.TempPathFactory) -> RealStudy:
+    """A 4-trial, 1-epoch study of the digits dataset, recorded by the real study command."""
+    folder = tmp_path_factory.mktemp("real-study")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    command = [
+        sys.executable, "-m", "study.run", "--dataset", "digits", "--num-samples", "4",
+        "--max-epochs", "1", "--experiment-name", REAL_EXPERIMENT, "--tracking-uri", uri,
+        "--storage-path", str(folder / "ray"), "--set", "train_subset=300",
+        "--set", "eval_train=300", "--set", "tsne_samples=100", "--seed", "0",
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, f"study.run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    return RealStudy(uri, folder)

@@ -1,0 +1,104 @@
+"""Synthetic MLflow experiments in the layout of ``study.tracking`` (written with
+``MlflowClient``, no Ray, no training): for failed, running and too-small studies, and
+trials whose metric a known dimension drives."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from study.objective import METRIC
+from study.space import AUG_STRENGTH_RANGE, BATCH_SIZES, EMBEDDING_DIMS, MARGIN_RANGE, SEARCHED
+from study.tracking import OUTCOME_TAG, PARENT_TAG, ROLE_TAG, TRIAL_ID_TAG
+from trainables.config import (
+    AUGMENTATION_CHOICES,
+    LOSSES_BY_MODE,
+    MINING_CHOICES,
+    MODE_CHOICES,
+    POSITIVES_CHOICES,
+    ConfigError,
+    TrialConfig,
+)
+
+
+def random_config(rng: np.random.Generator) -> TrialConfig:
+    """A valid trial config with every searched dimension drawn at random (drawn again
+    until ``TrialConfig`` accepts the combination)."""
+    while True:
+        augmentation = str(rng.choice(AUGMENTATION_CHOICES))
+        mode = str(rng.choice(MODE_CHOICES))
+        loss = str(rng.choice(LOSSES_BY_MODE[mode]))
+        try:
+            return TrialConfig(
+                augmentation=augmentation,
+                aug_strength=float(rng.uniform(*AUG_STRENGTH_RANGE)) if augmentation != "none"
+                else 1.0,
+                positives=str(rng.choice(POSITIVES_CHOICES)) if augmentation != "none"
+                else "class",
+                mode=mode, loss=loss, margin=float(rng.uniform(*MARGIN_RANGE.get(loss, (0.0, 1.0)))),
+                mining=str(rng.choice(MINING_CHOICES)) if mode == "triplet" else "random",
+                temperature=float(np.exp(rng.uniform(np.log(0.05), np.log(0.5)))),
+                embedding_dim=int(rng.choice(EMBEDDING_DIMS)),
+                lr=float(np.exp(rng.uniform(-8, -4.6))), batch_size=int(rng.choice(BATCH_SIZES)),
+                epochs=2, seed=int(rng.integers(1 << 30)),
+            )
+        except ConfigError:
+            continue
+
+
+def synthetic_metric(cfg: TrialConfig, rng: np.random.Generator) -> float:
+    """A probe accuracy driven mostly by the mode (triplet best), a little by the embedding
+    size."""
+    return float(0.75 + 0.12 * (cfg.mode == "triplet") + 0.02 * np.log2(cfg.embedding_dim / 16)
+                 + rng.normal(0, 0.01))
+
+
+def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
+                          running: int = 0, seed: int = 0) -> str:
+    """An experiment in ``study.tracking``'s layout, without artifacts: one parent run and
+    ``scored`` trials with two epochs of metrics (every third stopped early after one),
+    ``failed`` trials with an error and no metric, ``running`` trials still open with one
+    epoch. Returns the experiment id."""
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment(name)
+    parent = client.create_run(experiment_id, run_name="study-seed0",
+                               tags={ROLE_TAG: "parent", "dataset": "synthetic"})
+    parent_id = parent.info.run_id
+    client.log_batch(parent_id, params=[
+        Param("study_seed", str(seed)), Param("num_samples", str(scored + failed + running)),
+        Param("max_epochs", "2"), Param("dataset", "synthetic"), Param("metric", METRIC),
+        Param("searched", ",".join(d for d in SEARCHED if d != "encoder")),
+        Param("pins", json.dumps({"encoder": "small_cnn"})), Param("fixed", "{}"),
+    ])
+    rng = np.random.default_rng(seed)
+    kinds = ["scored"] * scored + ["failed"] * failed + ["running"] * running
+    for i, kind in enumerate(kinds):
+        cfg = random_config(rng)
+        run = client.create_run(experiment_id, run_name=f"trial-{i:05d}", tags={
+            PARENT_TAG: parent_id, ROLE_TAG: "trial", TRIAL_ID_TAG: f"{name[:4]}{i:04d}",
+            OUTCOME_TAG: "running"})
+        run_id = run.info.run_id
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in cfg.to_dict().items()])
+        if kind == "failed":
+            client.set_tag(run_id, "error", "RuntimeError: synthetic failure")
+            client.set_tag(run_id, OUTCOME_TAG, "failed")
+            client.set_terminated(run_id, "FAILED")
+            continue
+        final = synthetic_metric(cfg, rng)
+        epochs = 1 if kind == "running" or i % 3 == 2 else 2
+        metrics = []
+        for epoch in range(1, epochs + 1):
+            value = final - 0.03 * (epochs - epoch)
+            metrics += [Metric("epoch", epoch, 0, epoch), Metric(METRIC, value, 0, epoch),
+                        Metric("knn_accuracy", value - 0.05, 0, epoch),
+                        Metric("loss", 0.5 / epoch, 0, epoch)]
+        client.log_batch(run_id, metrics=metrics)
+        if kind == "scored":
+            client.set_tag(run_id, OUTCOME_TAG, "finished" if epochs == 2 else "stopped_early")
+            client.set_terminated(run_id, "FINISHED")
+    client.set_terminated(parent_id, "FINISHED")
+    return experiment_id

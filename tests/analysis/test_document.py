@@ -1,0 +1,50 @@
+"""Report rendering: no "nan" ever, Markdown tables escaped, HTML self-contained."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from analysis.dimensions import DIMENSIONS, MISSING
+from analysis.document import Heading, Image, Paragraph, Table, fmt, fmt_ci, html_document, markdown
+from analysis.grouping import dimension_groups
+from analysis.plots import box_plot
+
+
+def test_fmt_never_prints_nan():
+    for value in (math.nan, np.float64("nan"), None, pd.NA, math.inf, np.float32("nan")):
+        assert fmt(value) == "–"
+    assert fmt(0.91184, 4) == "0.9118" and fmt(3.05e-4) == "3.05e-04" and fmt(128) == "128"
+    assert fmt_ci(math.nan, 0.5) == "–" and fmt_ci(0.1, 0.25) == "[0.1, 0.25]"
+
+
+def test_markdown_and_html(tmp_path):
+    png = box_plot(["a", "b"], [np.array([0.1, 0.2]), np.array([])], None, tmp_path / "p.png",
+                   title="t", xlabel="x")
+    table = pd.DataFrame({"k|ey": ["x"], "v": [math.nan]})
+    blocks = [Heading("T", 1), Paragraph("**bold** `code` <tag>"), Table(table), Image(png, "plot")]
+    md = markdown(blocks, tmp_path)
+    assert "| k\\|ey | v |" in md and "| x | – |" in md and "![plot](p.png)" in md
+    html = html_document(blocks, "T")
+    assert "<strong>bold</strong>" in html and "<code>code</code>" in html
+    assert "&lt;tag&gt;" in html and 'src="data:image/png;base64,' in html
+
+
+def test_every_searched_dimension_is_described_and_grouped():
+    assert MISSING == ()
+    trials = pd.DataFrame({
+        "augmentation": ["none", "rotation", "simclr", "rotation"],
+        "aug_strength": [1.0, 0.6, 1.4, 0.9],
+        "loss": ["contrastive", "contrastive", "triplet_margin", "triplet_margin"],
+        "margin": [0.5, 1.5, 0.1, 0.9],
+        "embedding_dim": pd.array([16, 64, 16, 128], dtype="Int64"),
+    })
+    strength = dimension_groups(trials, "aug_strength")
+    assert pd.isna(strength[0]) and strength[1:].notna().all()  # none: not applicable
+    margin = dimension_groups(trials, "margin")
+    assert all(str(v).startswith(loss) for v, loss in zip(margin, trials["loss"], strict=True))
+    dims = dimension_groups(trials, "embedding_dim")
+    assert list(dims.cat.categories) == ["16", "64", "128"]
+    assert DIMENSIONS["lr"].log and not DIMENSIONS["batch_size"].numeric
