@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import tempfile
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -51,10 +51,14 @@ def check_storage_path(path: str) -> None:
 
 
 def _check_writable(folder: Path, what: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
-            pass
-    except OSError as err:
-        raise UsageError(f"{what}: cannot write to {folder} ({err.strerror}); choose a writable "
-                         "location") from None
+    """The folder, or the nearest ancestor that exists, is a writable directory (nothing is
+    created here: a refused command leaves no trace)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what}: cannot write to {folder} ({existing} is not a directory); "
+                         "choose a writable location")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what}: cannot write to {folder} ({existing} is not writable); "
+                         "choose a writable location")

@@ -10,10 +10,12 @@ MLflow with Ray -> print the best trial and the command that opens the MLflow UI
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from study.objective import METRIC, MODE, TIME_ATTR
@@ -27,6 +29,7 @@ EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # no store-migration chatter
     try:
         spec = parse_args(argv)
         tracking_uri = spec.tracking_uri or _default_uri()
@@ -77,6 +80,9 @@ def _find_parent(spec: StudySpec, tracking_uri: str) -> Any:
 
     from study.tracking import RAY_PATH_TAG, ROLE_TAG
 
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
+        raise UsageError(f"--resume: no study named {spec.experiment_name!r}: there is no "
+                         f"store at {tracking_uri}; pass the --tracking-uri the study used")
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(spec.experiment_name)
     parents = [] if experiment is None else client.search_runs(
@@ -102,6 +108,11 @@ def run_study(spec: StudySpec, tracking_uri: str, data: Dataset, space: SearchSp
 
     from study.tracking import RAY_PATH_TAG, ROLE_TAG, MLflowRecorder, code_version
 
+    try:  # before any MLflow write: a cluster that cannot hold the study records nothing
+        gpus = _init_ray(spec, tracking_uri, gpus)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     client = mlflow.tracking.MlflowClient(tracking_uri)
     if parent is None:
         experiment = client.get_experiment_by_name(spec.experiment_name)
@@ -133,7 +144,6 @@ def run_study(spec: StudySpec, tracking_uri: str, data: Dataset, space: SearchSp
         client.set_tag(parent_id, f"resumed_{int(time.time())}", spec.command)
     experiment_path = client.get_run(parent_id).data.tags[RAY_PATH_TAG]
 
-    _init_ray(spec)
     resources = _resources(spec, gpus, space)
     if not spec.resume:
         client.log_batch(parent_id, params=_params({
@@ -175,15 +185,13 @@ def run_study(spec: StudySpec, tracking_uri: str, data: Dataset, space: SearchSp
     return 0
 
 
-def _init_ray(spec: StudySpec) -> None:
-    import ray
+def _init_ray(spec: StudySpec, tracking_uri: str, gpus: int) -> int:
+    """Start a local Ray or join ``--address`` (``study.cluster.connect``: ``UsageError`` when
+    the cluster cannot hold the study); the GPU count to plan with, the cluster's if joined."""
+    from study.cluster import connect
 
-    if spec.address:
-        ray.init(address=spec.address, log_to_driver=False)
-    else:
-        # a local Ray on loopback: no traffic leaves the machine
-        ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+    info = connect(spec, tracking_uri)
+    return gpus if gpus >= 0 else int(info.gpus)
 
 
 def _trainable(data: Dataset, resources: dict[str, float]) -> Any:

@@ -198,7 +198,7 @@ def test_bad_input_starts_nothing(tmp_path: Path, capsys, monkeypatch) -> None:
         (["--dataset", "digits", "--storage-path", "/etc/hostname/results"],
          "--storage-path /etc/hostname/results: cannot write"),
         (["--dataset", "digits", "--resume", "--experiment-name", "never-ran"],
-         "--resume: no study named 'never-ran'"),
+         "--resume: no study named 'never-ran': there is no store"),
         (["--dataset", "digits", "--tracking-uri", f"http://127.0.0.1:{_closed_port()}"],
          "does not answer"),
     ]
