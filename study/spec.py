@@ -13,7 +13,8 @@ from typing import Any
 from trainables.config import ConfigError, TrialConfig, parse_value
 
 # Budget of each trial on a CPU-only machine versus one with a GPU; ``--set`` overrides.
-CPU_BUDGET: dict[str, Any] = {"train_subset": 20_000, "eval_train": 5_000, "eval_test": 0}
+CPU_BUDGET: dict[str, Any] = {"train_subset": 20_000, "eval_train": 5_000, "eval_test": 0,
+                              "width": 16}
 GPU_BUDGET: dict[str, Any] = {"train_subset": 0, "eval_train": 10_000, "eval_test": 0}
 
 

@@ -81,14 +81,15 @@ class ResNet18(nn.Module):
         return self.head(self.features(x))
 
 
-ENCODERS: dict[str, Callable[[int, int], nn.Module]] = {
+ENCODERS: dict[str, Callable[[int, int, int], nn.Module]] = {
     "small_cnn": SmallCNN,
-    "resnet18": ResNet18,
+    "resnet18": lambda in_channels, embedding_dim, width: ResNet18(in_channels, embedding_dim),
 }
 
 
-def build_encoder(name: str, in_channels: int, embedding_dim: int) -> nn.Module:
-    """The registered encoder ``name`` for images of ``in_channels`` channels."""
+def build_encoder(name: str, in_channels: int, embedding_dim: int, width: int = 32) -> nn.Module:
+    """The registered encoder ``name`` for images of ``in_channels`` channels
+    (``width`` is the small CNN's base channel count)."""
     if name not in ENCODERS:
         raise ValueError(f"encoder={name!r} is not valid; choose one of {', '.join(ENCODERS)}")
-    return ENCODERS[name](in_channels, embedding_dim)
+    return ENCODERS[name](in_channels, embedding_dim, width)

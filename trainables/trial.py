@@ -143,7 +143,7 @@ def run_trial(
     data = data.to(device)
     views = _Views(cfg, mean, std)
     index = ClassIndex.build(data.train_y, data.num_classes)
-    model = build_encoder(cfg.encoder, data.image_shape[0], cfg.embedding_dim)
+    model = build_encoder(cfg.encoder, data.image_shape[0], cfg.embedding_dim, cfg.width)
     model = model.to(device, memory_format=torch.channels_last)
     loss_fn = build_loss(cfg.loss, margin=cfg.margin, p_norm=cfg.p_norm,
                          temperature=cfg.temperature)
