@@ -24,18 +24,27 @@ PRESETS = ("seed-grid",)
 
 
 def seed_grid(n_seeds: int, study_seed: int, budget: dict[str, Any],
-              pins: dict[str, Any]) -> list[dict[str, Any]]:
-    """The grid's trial configs: augmentation x mode x seed, ``len = 3 * 2 * n_seeds``.
+              pins: dict[str, Any]) -> dict[str, Any]:
+    """Tune's param_space of the grid: augmentation x mode x seed (3 * 2 * n_seeds trials
+    with ``num_samples=1``), the loss and margin following the mode.
 
-    Seed index i gets the same torch seed in every cell.
+    Seed index i gets the same torch seed in every cell.  Pins replace grid values.
     """
-    configs = []
-    for augmentation in AUGMENTATION_CHOICES:
-        for mode, (loss, margin) in ORIGINAL_LOSS.items():
-            for index in range(n_seeds):
-                configs.append({
-                    **SEED_GRID_FIXED, **budget, "augmentation": augmentation, "mode": mode,
-                    "loss": loss, "margin": margin, **pins,
-                    "seed": trial_seed(study_seed, index),
-                })
-    return configs
+    from ray import tune
+
+    grid = {
+        "augmentation": tune.grid_search(list(AUGMENTATION_CHOICES)),
+        "mode": tune.grid_search(list(ORIGINAL_LOSS)),
+        "seed": tune.grid_search([trial_seed(study_seed, i) for i in range(n_seeds)]),
+        "loss": tune.sample_from(_original_loss),
+        "margin": tune.sample_from(_original_margin),
+    }
+    return {**SEED_GRID_FIXED, **budget, **grid, **pins}
+
+
+def _original_loss(spec: Any) -> str:
+    return ORIGINAL_LOSS[spec.config["mode"]][0]
+
+
+def _original_margin(spec: Any) -> float:
+    return ORIGINAL_LOSS[spec.config["mode"]][1]

@@ -212,12 +212,14 @@ def _new_tuner(spec: StudySpec, space: SearchSpace, trainable: Any, recorder: An
     from study.presets import seed_grid
 
     searcher: Any
+    param_space: dict[str, Any] = {}
+    num_samples = spec.num_samples
     if spec.preset == "seed-grid":
         # a fixed grid, every trial trained to the end: no search, no early stopping
-        grid = seed_grid(spec.grid_seeds, spec.seed, space.fixed, spec.pins)
-        searcher = BasicVariantGenerator(points_to_evaluate=grid,
-                                         max_concurrent=spec.max_concurrent or 0)
+        param_space = seed_grid(spec.grid_seeds, spec.seed, space.fixed, spec.pins)
+        searcher = BasicVariantGenerator(max_concurrent=spec.max_concurrent or 0)
         scheduler: Any = FIFOScheduler()
+        num_samples = 1  # once through the grid
     else:
         searcher = OptunaSearch(space=space, metric=METRIC, mode=MODE, seed=spec.seed)
         if spec.max_concurrent:
@@ -228,8 +230,9 @@ def _new_tuner(spec: StudySpec, space: SearchSpace, trainable: Any, recorder: An
     storage, _, name = experiment_path.rpartition("/")
     return tune.Tuner(
         trainable,
+        param_space=param_space,
         tune_config=tune.TuneConfig(
-            metric=METRIC, mode=MODE, num_samples=spec.num_samples, search_alg=searcher,
+            metric=METRIC, mode=MODE, num_samples=num_samples, search_alg=searcher,
             reuse_actors=True, scheduler=scheduler,
         ),
         run_config=tune.RunConfig(
