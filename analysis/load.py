@@ -30,9 +30,13 @@ OUTCOMES = tuple(dict.fromkeys(("finished", "stopped_early", "failed", *RECORDED
 # Metric names as logged -> column names in the trials frame. Two are renamed: ``epoch``
 # counts the epochs a trial ran, and ``loss`` is also the param naming the loss function.
 _RENAMED = {"epoch": "epochs_run", "loss": "train_loss"}
-METRIC_COLUMNS = {key: _RENAMED.get(key, key) for key in dict.fromkeys((*METRIC_DOCS, METRIC))}
+# How each trial's last embedding is shaped (``trainables.structure``): logged once by the
+# driver at the end of the trial, on the embedding and on its t-SNE map.
+STRUCTURE_METRICS = ("silhouette", "line_likeness", "tsne_silhouette", "tsne_line_likeness")
+METRIC_COLUMNS = {key: _RENAMED.get(key, key)
+                  for key in dict.fromkeys((*METRIC_DOCS, METRIC, *STRUCTURE_METRICS))}
 PARENT_PARAMS = ("study_seed", "num_samples", "max_epochs", "dataset", "searched", "pins",
-                 "fixed", "encoders")
+                 "fixed", "encoders", "preset", "grid_seeds")
 PARENT_METRICS = ("trials_finished", "trials_stopped_early", "trials_failed")
 _STATUS_OUTCOME = {"RUNNING": "running", "SCHEDULED": "running", "FAILED": "failed",
                    "KILLED": "interrupted" if "interrupted" in OUTCOMES else "failed",
@@ -154,7 +158,8 @@ def _typed(text: str | None, kind: str) -> Any:
 
 def parents_frame(runs: list) -> pd.DataFrame:
     """One row per parent run: ``run_id, run_name, status, start_time`` and the params of
-    ``PARENT_PARAMS`` (study_seed, num_samples, max_epochs as numbers), the metrics of
+    ``PARENT_PARAMS`` (study_seed, num_samples, max_epochs, grid_seeds as numbers; ``preset``
+    from the param, else the tag, None for studies older than presets), the metrics of
     ``PARENT_METRICS``, and the ``code_version`` tag."""
     rows = []
     for run in runs:
@@ -167,11 +172,12 @@ def parents_frame(runs: list) -> pd.DataFrame:
             "code_version": run.data.tags.get("code_version"),
         }
         row.update({key: params.get(key) for key in PARENT_PARAMS})
+        row["preset"] = params.get("preset") or run.data.tags.get("preset")
         row.update({key: metrics.get(key, np.nan) for key in PARENT_METRICS})
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["run_id", "run_name", "status", "start_time",
                                         "code_version", *PARENT_PARAMS, *PARENT_METRICS])
-    for key in ("study_seed", "num_samples", "max_epochs"):
+    for key in ("study_seed", "num_samples", "max_epochs", "grid_seeds"):
         frame[key] = pd.to_numeric(frame[key], errors="coerce")
     return frame.sort_values("start_time", kind="stable").reset_index(drop=True)
 

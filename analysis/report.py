@@ -97,8 +97,9 @@ def study_sections(study: Study, client: Any, out: Output, *, top: int = LEADERB
     return blocks
 
 
-def overview(study: Study, out: Output, level: int) -> list[Block]:
-    """Parent runs (count, seeds, status) and the dimensions left out of the analysis."""
+def overview(study: Study, out: Output, level: int, *, dimensions: bool = True) -> list[Block]:
+    """Parent runs (count, seeds, status) and, when ``dimensions``, the searched dimensions
+    and those left out of the analysis."""
     parents = study.parents
     blocks: list[Block] = [Heading("Study", level)]
     if parents.empty:
@@ -124,6 +125,8 @@ def overview(study: Study, out: Output, level: int) -> list[Block]:
         })
         blocks.append(Table(table))
         out.csv(parents, "parents.csv")
+    if not dimensions:
+        return blocks
     blocks.append(Paragraph(f"Objective: final `{METRIC}` ({'higher' if HIGHER_IS_BETTER else 'lower'}"
                             " is better). Searched dimensions analysed: "
                             + (", ".join(f"`{d}`" for d in study.searched) or "none") + "."))

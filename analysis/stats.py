@@ -5,12 +5,17 @@
 - ``holm``: Holm's step-down adjustment of p-values (Holm 1979), controls the FWER.
 - ``quantile_edges`` / ``assign_bins``: group a numeric dimension into quantile bins.
 - ``summarize_groups`` / ``pairwise_tests``: per-value tables and pairwise comparisons.
+- ``t_ci``: Student-t confidence interval of the mean, for the few repeats of one setting.
+- ``paired_test``: matched samples (the same seeds): per-seed differences, their mean with a
+  t interval, sign counts, and a paired test (Wilcoxon signed-rank, or the paired t-test when
+  too few pairs for Wilcoxon to reach ``ALPHA``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -21,6 +26,9 @@ N_RESAMPLES = 2000
 CONFIDENCE = 0.95
 MIN_TEST_N = 3  # fewer trials in a group: "too few trials to test"
 ALPHA = 0.05
+# Wilcoxon's signed-rank test: its smallest two-sided p with n pairs is 2 / 2**n (n=5:
+# 0.0625, n=6: 0.031), so below 6 pairs it can never reach ALPHA and the paired t-test is used.
+WILCOXON_MIN_N = 6
 
 
 def bootstrap_ci(values: Sequence[float] | np.ndarray, *, n_resamples: int = N_RESAMPLES,
@@ -204,3 +212,72 @@ def _verdict(row, higher_is_better: bool, alpha: float, min_n: int) -> tuple[obj
 
 def _p(p: float) -> str:
     return f"{p:.2g}" if p >= 0.001 else "<0.001"
+
+
+def t_ci(values: Sequence[float] | np.ndarray,
+         confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Student-t confidence interval of the mean: ``mean ± t(n-1) * sd / sqrt(n)``.
+
+    For a handful of repeats of one setting (seeds), where a percentile bootstrap of 3 values
+    is far too narrow. ``(nan, nan)`` for fewer than 2 finite values; ``(mean, mean)`` when
+    every value is the same.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan, math.nan
+    half = float(sps.t.ppf(0.5 + confidence / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A paired comparison of ``a`` against ``b`` (differences ``a - b``).
+
+    diffs: the per-pair differences, in the input order (pairs with a non-finite value
+        dropped); mean, ci_low, ci_high: their mean and its t interval (``t_ci``);
+    n_pos, n_neg: pairs where ``a`` is larger, smaller; test: "wilcoxon", "paired t" or
+        "none" (with the reason); p: its two-sided p-value (NaN when untested).
+    """
+
+    diffs: tuple[float, ...]
+    mean: float
+    ci_low: float
+    ci_high: float
+    n_pos: int
+    n_neg: int
+    test: str
+    p: float
+
+    @property
+    def n(self) -> int:
+        return len(self.diffs)
+
+
+def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
+                wilcoxon_min_n: int = WILCOXON_MIN_N) -> Paired:
+    """Compare matched values ``a[i]`` and ``b[i]`` (e.g. the same seed in two settings).
+
+    Wilcoxon signed-rank (scipy, two-sided) from ``wilcoxon_min_n`` pairs on; the paired
+    t-test (``scipy.stats.ttest_rel``, assumes roughly normal differences) for 2 to
+    ``wilcoxon_min_n - 1`` pairs; no test for fewer than 2 pairs or differences without
+    spread (all equal: t is undefined).
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples must have the same length, got {x.size} and {y.size}")
+    ok = np.isfinite(x) & np.isfinite(y)
+    d = x[ok] - y[ok]
+    low, high = t_ci(d)
+    mean = float(d.mean()) if d.size else math.nan
+    test, p = "none (fewer than 2 pairs)", math.nan
+    # differences equal up to rounding have no spread: t would be a huge, meaningless number
+    spread = d.size >= 2 and np.ptp(d) > 1e-12 * max(1.0, float(np.abs(d).max()))
+    if d.size >= max(2, wilcoxon_min_n) and np.any(d != 0):
+        test, p = "wilcoxon", float(sps.wilcoxon(d).pvalue)
+    elif spread:
+        test, p = "paired t", float(sps.ttest_rel(x[ok], y[ok]).pvalue)
+    elif d.size >= 2:
+        test = "none (every difference is the same)"
+    return Paired(tuple(float(v) for v in d), mean, low, high, int((d > 0).sum()),
+                  int((d < 0).sum()), test, p)

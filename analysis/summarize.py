@@ -2,7 +2,9 @@
 
 In the order things happen: parse the command -> open the tracking store -> load each
 experiment's parent and trial runs -> build the report (comparison first when several
-experiments are given) -> write ``report.md``, a self-contained ``report.html``, CSV tables
+experiments are given; a ``--preset seed-grid`` study gets the original study's view of
+``analysis.grid_report`` instead of the search sections, across datasets when every study
+given is a seed grid) -> write ``report.md``, a self-contained ``report.html``, CSV tables
 and PNG figures into ``--out`` -> log the files into each study's parent run(s) under
 ``report/`` (a comparison below ``report/<report folder name>/``, by default
 ``report/<a>_vs_<b>/``), browsable in the MLflow UI.
@@ -23,8 +25,17 @@ from typing import Any
 
 from analysis.compare import comparison_sections
 from analysis.document import Block, Heading, Paragraph, html_document, markdown
+from analysis.grid import is_seed_grid
+from analysis.grid_report import grid_sections, grid_study_sections
 from analysis.load import ExperimentNotFoundError, Study, load_study, tracking_store_missing
-from analysis.report import LEADERBOARD_TOP, Output, slug, study_sections
+from analysis.report import (
+    LEADERBOARD_TOP,
+    Output,
+    counts_section,
+    overview,
+    slug,
+    study_sections,
+)
 from study.tracking import default_tracking_uri
 
 ARTIFACT_DIR = "report"
@@ -117,13 +128,23 @@ def write_report(studies: list[Study], client: Any, root: Path, *, uri: str, top
     blocks: list[Block] = [Heading(title, 1), Paragraph(
         f"Generated {now} from `{uri}` by `{command}`. Browse the runs with "
         f"`mlflow ui --backend-store-uri {uri}`.")]
+    grids = [is_seed_grid(s) for s in studies]
     if len(studies) == 1:
-        blocks += study_sections(studies[0], client, out, top=top)
-    else:
-        blocks += comparison_sections(studies, out, top=top)
+        blocks += (grid_study_sections(studies[0], client, out) if grids[0]
+                   else study_sections(studies[0], client, out, top=top))
+    elif all(grids):  # one seed grid per dataset: the original study's view across them
+        blocks += grid_sections(studies, client, out)
         for study in studies:
             blocks.append(Heading(f"Experiment `{study.name}`", 2))
-            blocks += study_sections(study, client, out.sub(study.name), top=top, level=3)
+            sub = out.sub(study.name)
+            blocks += overview(study, sub, 3, dimensions=False) + counts_section(study, sub, 3)
+    else:
+        blocks += comparison_sections(studies, out, top=top)
+        for study, grid in zip(studies, grids, strict=True):
+            blocks.append(Heading(f"Experiment `{study.name}`", 2))
+            blocks += (grid_study_sections(study, client, out.sub(study.name), level=3) if grid
+                       else study_sections(study, client, out.sub(study.name), top=top,
+                                           level=3))
     out.path("report.md").write_text(markdown(blocks, root), encoding="utf-8")
     out.path("report.html").write_text(html_document(blocks, title), encoding="utf-8")
     return out.written

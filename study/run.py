@@ -35,11 +35,15 @@ def main(argv: list[str] | None = None) -> int:
         tracking_uri = spec.tracking_uri or _default_uri()
         check_tracking_uri(tracking_uri)
         check_storage_path(spec.storage_path)
-        gpus = _detect_gpus(spec)
+        if spec.address is None:
+            _check_gpus(spec, _local_gpus())  # before Ray starts
         parent = _find_parent(spec, tracking_uri) if spec.resume else None
         data = load_dataset(spec.dataset, spec.data_dir, download=spec.download)
+        # Start a local Ray or join --address; refuses a cluster that cannot hold the study.
+        gpus = _connect(spec, tracking_uri)
         space = build_space(spec, data, gpus)
     except (UsageError, DataError, ConfigError) as err:
+        _shutdown_ray()
         print(f"error: {err}", file=sys.stderr)
         return 2
     return run_study(spec, tracking_uri, data, space, gpus, parent)
@@ -51,16 +55,37 @@ def _default_uri() -> str:
     return default_tracking_uri()
 
 
-def _detect_gpus(spec: StudySpec) -> int:
+def _local_gpus() -> int:
     import torch
 
-    gpus = torch.cuda.device_count() if spec.address is None else -1  # -1: ask the cluster
+    return torch.cuda.device_count()
+
+
+def _check_gpus(spec: StudySpec, gpus: int) -> None:
     if spec.gpus_per_trial and gpus == 0:
+        where = "this machine" if spec.address is None else "the cluster"
         raise UsageError(
-            f"--gpus-per-trial {spec.gpus_per_trial} asks for GPUs but this machine has none; "
+            f"--gpus-per-trial {spec.gpus_per_trial} asks for GPUs but {where} has none; "
             "drop the option (trials then run on CPU cores)"
         )
+
+
+def _connect(spec: StudySpec, tracking_uri: str) -> int:
+    """Start a local Ray or join ``--address`` (``study.cluster.connect`` refuses a cluster
+    that cannot hold the study); the number of GPUs to plan with."""
+    from study.cluster import connect
+
+    info = connect(spec, tracking_uri)
+    gpus = int(info.gpus)
+    _check_gpus(spec, gpus)
     return gpus
+
+
+def _shutdown_ray() -> None:
+    if "ray" in sys.modules:
+        import ray
+
+        ray.shutdown()
 
 
 def build_space(spec: StudySpec, data: Dataset, gpus: int) -> SearchSpace:
@@ -108,11 +133,6 @@ def run_study(spec: StudySpec, tracking_uri: str, data: Dataset, space: SearchSp
 
     from study.tracking import RAY_PATH_TAG, ROLE_TAG, MLflowRecorder, code_version
 
-    try:  # before any MLflow write: a cluster that cannot hold the study records nothing
-        gpus = _init_ray(spec, tracking_uri, gpus)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     client = mlflow.tracking.MlflowClient(tracking_uri)
     if parent is None:
         experiment = client.get_experiment_by_name(spec.experiment_name)
@@ -183,15 +203,6 @@ def run_study(spec: StudySpec, tracking_uri: str, data: Dataset, space: SearchSp
         print(f"interrupted; resume with:\n  {shlex.join(resume)}")
         return EXIT_INTERRUPTED
     return 0
-
-
-def _init_ray(spec: StudySpec, tracking_uri: str, gpus: int) -> int:
-    """Start a local Ray or join ``--address`` (``study.cluster.connect``: ``UsageError`` when
-    the cluster cannot hold the study); the GPU count to plan with, the cluster's if joined."""
-    from study.cluster import connect
-
-    info = connect(spec, tracking_uri)
-    return gpus if gpus >= 0 else int(info.gpus)
 
 
 def _trainable(data: Dataset, resources: dict[str, float]) -> Any:

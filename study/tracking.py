@@ -37,7 +37,8 @@ TRIAL_ID_TAG = "trial_id"
 OUTCOME_TAG = "outcome"  # running | finished | stopped_early | failed | interrupted
 ROLE_TAG = "study.role"  # parent | trial
 RAY_PATH_TAG = "ray_experiment_path"
-PLACEMENT_KEYS = ("node", "node_ip", "device_name", "gpu_fraction", "cpus", "torch_threads")
+PLACEMENT_KEYS = ("node", "node_ip", "node_id", "device_name", "gpu_fraction", "cpus",
+                  "torch_threads")
 OUTCOMES = ("finished", "stopped_early", "failed", "interrupted")
 
 

@@ -37,3 +37,26 @@ def real_study(tmp_path_factory: pytest.TempPathFactory) -> RealStudy:
                           timeout=900)
     assert proc.returncode == 0, f"study.run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     return RealStudy(uri, folder)
+
+
+GRID_EXPERIMENT = "test-grid"
+
+
+@pytest.fixture(scope="session")
+def real_grid(tmp_path_factory: pytest.TempPathFactory) -> RealStudy:
+    """A ``--preset seed-grid`` study of the digits dataset: 3 augmentations x 2 modes x 1
+    seed, 1 epoch each, recorded by the real study command."""
+    folder = tmp_path_factory.mktemp("real-grid")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    command = [
+        sys.executable, "-m", "study.run", "--dataset", "digits", "--preset", "seed-grid",
+        "--grid-seeds", "1", "--max-epochs", "1", "--set", "train_subset=300",
+        "--set", "eval_train=300", "--set", "tsne_samples=100",
+        "--experiment-name", GRID_EXPERIMENT, "--tracking-uri", uri,
+        "--storage-path", str(folder / "ray"),
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, f"study.run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    return RealStudy(uri, folder, GRID_EXPERIMENT)

@@ -1,0 +1,173 @@
+"""The original study's view in the report: on a REAL seed grid made by ``study.run
+--preset seed-grid`` (one seed, one epoch), and on two synthetic grids (two datasets)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from analysis.summarize import main
+from study.objective import METRIC
+from study.presets import ORIGINAL_LOSS
+from tests.analysis.conftest import RealStudy
+from tests.analysis.synthetic import write_synthetic_grid
+from trainables.config import AUGMENTATION_CHOICES
+
+NAN = re.compile(r"\bnan\b", re.IGNORECASE)
+DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+VERDICT = re.compile(r"^\*\*Verdict: (supported|not supported|mixed|needs both datasets|"
+                     r"not enough data)\.\*\*", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def grid_report(real_grid: RealStudy, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("grid-report") / "report"
+    code = main(["--experiment-name", real_grid.experiment, "--tracking-uri", real_grid.uri,
+                 "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def _section(md: str, heading: str) -> str:
+    """The text of the section under ``heading`` (up to the next heading of its level)."""
+    match = re.search(rf"^(#+) {re.escape(heading)}\n(.*?)(?=^\1 |\Z)", md,
+                      flags=re.MULTILINE | re.DOTALL)
+    assert match, f"no section {heading!r}"
+    return match.group(2)
+
+
+def test_the_preset_runs_the_full_factorial(real_grid: RealStudy):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(real_grid.uri)
+    experiment = client.get_experiment_by_name(real_grid.experiment)
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("study.role") == "parent"]
+    trials = [r for r in runs if r.data.tags.get("study.role") == "trial"]
+    assert len(parents) == 1 and len(trials) == 6
+    parent = parents[0].data
+    assert parent.tags["preset"] == parent.params["preset"] == "seed-grid"
+    assert parent.params["grid_seeds"] == "1" and parent.params["scheduler"] == "FIFO"
+    cells = {(r.data.params["augmentation"], r.data.params["mode"], r.data.params["loss"])
+             for r in trials}
+    assert cells == {(aug, mode, loss) for aug in AUGMENTATION_CHOICES
+                     for mode, (loss, _) in ORIGINAL_LOSS.items()}
+    assert len({r.data.params["seed"] for r in trials}) == 1  # one seed, shared by all cells
+    assert all(r.data.tags["outcome"] == "finished" for r in trials)
+    for r in trials:  # the driver logged the structure measures at the end of each trial
+        assert {"silhouette", "line_likeness", "tsne_silhouette", "tsne_line_likeness",
+                METRIC} <= set(r.data.metrics)
+
+
+def test_grid_report_sections(grid_report: Path):
+    md = (grid_report / "report.md").read_text()
+    heads = re.findall(r"^#{1,6} (.+)$", md, flags=re.MULTILINE)
+    for expected in ("Seed grid: design and budget", "Accuracy: augmentation × mode",
+                     "Seed-paired comparisons", "t-SNE plots: augmentation × mode",
+                     "Structure: clusters or lines", "The original study's observations"):
+        assert expected in heads, heads
+    # search-only sections make no sense for a grid
+    assert not any(h.startswith(("Leaderboard", "Parameter importance", "Per dimension"))
+                   for h in heads)
+    assert "adaptive (TPE) search" not in md
+    assert not NAN.search(md)
+    # budget and seeds stated, and called small
+    assert "1 epoch(s), train_subset 300, 1 seed(s) per cell" in md
+    assert "**Small budget.**" in md
+
+
+def test_accuracy_table_is_augmentation_by_mode(grid_report: Path):
+    md = (grid_report / "report.md").read_text()
+    probe = _section(md, f"`{METRIC}`")
+    assert "| augmentation | pair | triplet |" in probe
+    for aug in AUGMENTATION_CHOICES:
+        assert re.search(rf"^\| {aug} \| [0-9.]+ \(n=1, no CI\) \| [0-9.]+ \(n=1, no CI\) \|$",
+                         probe, flags=re.MULTILINE), probe
+    assert "| augmentation | pair | triplet |" in _section(md, "`precision_at_1`")
+    cells = pd.read_csv(grid_report / "grid_accuracy.csv")
+    trials = pd.read_csv(grid_report / "trials.csv")
+    probe_cells = cells[cells["metric"] == METRIC]
+    assert len(probe_cells) == 6 and (probe_cells["n"] == 1).all()
+    for row in probe_cells.itertuples():
+        value = trials.loc[(trials["augmentation"] == row.augmentation)
+                           & (trials["mode"] == row.mode), METRIC]
+        assert row.mean == pytest.approx(value.iloc[0])
+    # one seed: the comparisons show single differences and no test, and say why
+    assert "With 1 seed per cell no test is possible" in md
+    pairs = pd.read_csv(grid_report / "grid_pairs.csv")
+    assert len(pairs) == 18 and pairs["p"].isna().all()
+
+
+def test_tsne_grid_is_embedded(grid_report: Path):
+    md = (grid_report / "report.md").read_text()
+    assert "![t-SNE grid test-grid](grid_tsne_test-grid.png)" in md
+    with Image.open(grid_report / "grid_tsne_test-grid.png") as im:
+        assert im.width > 600 and im.height > 900  # 3 rows x 2 columns of plots
+    picks = pd.read_csv(grid_report / "grid_tsne_picks.csv")
+    assert len(picks) == 6 and (picks["t-SNE"] == "shown").all()
+    assert "median-probe seed" in md
+    html = (grid_report / "report.html").read_text()
+    images = DATA_URI.findall(html)
+    assert len(images) == md.count("![")
+    for data in images:
+        with Image.open(io.BytesIO(base64.b64decode(data))) as im:
+            im.verify()
+
+
+def test_structure_table_and_its_explanation(grid_report: Path):
+    md = (grid_report / "report.md").read_text()
+    section = _section(md, "Structure: clusters or lines")
+    assert ("| augmentation | mode | silhouette | line_likeness | tsne_silhouette | "
+            "tsne_line_likeness |") in section
+    assert "in [-1, 1]" in section and "in [1/d, 1]" in section and "1/64" in section
+    structure = pd.read_csv(grid_report / "grid_structure.csv")
+    assert set(structure["measure"]) == {"silhouette", "line_likeness", "tsne_silhouette",
+                                         "tsne_line_likeness"}
+    assert len(structure) == 24 and structure["mean"].notna().all()
+
+
+def test_observations_each_have_a_verdict(grid_report: Path):
+    md = (grid_report / "report.md").read_text()
+    section = _section(md, "The original study's observations")
+    assert len(VERDICT.findall(section)) == 3
+    assert "**Verdict: needs both datasets.**" in section  # one dataset only
+    assert "Budget: `test-grid` (digits): 1 epoch(s)" in section
+    observations = pd.read_csv(grid_report / "grid_observations.csv")
+    assert list(observations["observation"]) == [1, 2, 3]
+    # observation 3 pools the 3 augmentations: 3 seed-matched pairs per check, tested
+    checks = pd.read_csv(grid_report / "grid_structure_checks.csv")
+    assert len(checks) == 4 and (checks["n"] == 3).all() and checks["p"].notna().all()
+
+
+def test_two_datasets_compare_the_picture(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    write_synthetic_grid(uri, "grid-mnist", dataset="mnist", triplet_gain=0.05, seed=0)
+    write_synthetic_grid(uri, "grid-cifar10", dataset="cifar10", triplet_gain=-0.05, seed=1)
+    out = tmp_path / "cmp"
+    assert main(["--experiment-name", "grid-mnist", "--experiment-name", "grid-cifar10",
+                 "--tracking-uri", uri, "--out", str(out), "--no-log"]) == 0
+    md = (out / "report.md").read_text()
+    assert not NAN.search(md)
+    heads = re.findall(r"^#{1,6} (.+)$", md, flags=re.MULTILINE)
+    assert "Comparison of experiments" not in heads  # the grid view replaces it
+    assert "Experiment `grid-mnist`" in heads and "Experiment `grid-cifar10`" in heads
+    assert ("| augmentation | grid-mnist: pair | grid-mnist: triplet | grid-cifar10: pair | "
+            "grid-cifar10: triplet |") in md
+    assert "With n=3 seeds Wilcoxon's signed-rank test cannot reach p < 0.05" in md
+    observations = pd.read_csv(out / "grid_observations.csv")
+    by = {(r.observation, r.scope): r.verdict for r in observations.itertuples()}
+    # triplet helps on one dataset and hurts on the other, clearly: the picture changes
+    assert by[(2, "grid-mnist → grid-cifar10")] == "supported"
+    # triplet clusters, pair lines, built into both
+    assert by[(3, "grid-mnist")] == by[(3, "grid-cifar10")] == "supported"
+    # synthetic runs have no t-SNE artifact: the grid says so, the report still renders
+    picks = pd.read_csv(out / "grid_tsne_picks.csv")
+    assert (picks["t-SNE"] == "no tsne.png artifact").all() and len(picks) == 12
+    assert (out / "grid_tsne_grid-mnist.png").is_file()
+    assert (out / "grid-mnist" / "counts.csv").is_file()
