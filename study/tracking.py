@@ -228,8 +228,10 @@ class MLflowRecorder(tune.Callback):
             embedding, labels = npz["embedding"], npz["labels"]
         title = (f"trial {trial_id}: {cfg.mode}/{cfg.loss}, aug={cfg.augmentation}, "
                  f"positives={cfg.positives}, D={cfg.embedding_dim}, margin={cfg.margin:.3g}")
+        start = time.perf_counter()
         plots, measures = judge_embedding(embedding, labels, self.class_names, title,
                                           seed=cfg.seed)
+        measures["tsne_time_s"] = time.perf_counter() - start
         from mlflow.entities import Metric
 
         step = max(self._logged_steps.get(run_id, set()) or {0})
