@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainables.config import ConfigError, TrialConfig, parse_value
+from trainables.config import ConfigError, TrialConfig, parse_assignments
 
 # Budget of each trial on a CPU-only machine versus one with a GPU; ``--set`` overrides.
 CPU_BUDGET: dict[str, Any] = {"train_subset": 20_000, "eval_train": 5_000, "eval_test": 0,
@@ -102,16 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_pins(items: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` strings -> typed pins; unknown keys or values raise ``UsageError``."""
-    pins: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--set {item!r} is not KEY=VALUE; e.g. --set mode=triplet")
-        try:
-            pins[key.strip()] = parse_value(key.strip(), text.strip())
-        except ConfigError as err:
-            raise UsageError(f"--set {item}: {err}") from None
-    return pins
+    try:
+        return parse_assignments(items)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
 
 
 def _storage(path: str) -> str:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from trainables.config import ConfigError, TrialConfig, parse_value
+from trainables.config import ConfigError, TrialConfig, parse_assignments
 from trainables.data import DataError, load_dataset
 from trainables.evaluate import embedding_plots
 from trainables.trial import EpochReport, NonFiniteLossError, run_trial
@@ -24,13 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="folder for tsne.png and metrics.json")
     args = p.parse_args(argv)
     try:
-        values = {}
-        for item in args.values:
-            key, sep, text = item.partition("=")
-            if not sep:
-                raise ConfigError(f"--set {item!r} is not KEY=VALUE")
-            values[key] = parse_value(key, text)
-        cfg = TrialConfig.from_dict(values)
+        cfg = TrialConfig.from_dict(parse_assignments(args.values))
         data = load_dataset(args.dataset, args.data_dir, download=not args.no_download)
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -255,3 +255,21 @@ def parse_value(key: str, text: str) -> Any:
     except ValueError:
         kind = "an integer" if type_name == "int" else "a number"
         raise ConfigError(f"{key}={text!r} must be {kind}") from None
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` (a CLI's repeated ``--set``) -> typed values by key.
+
+    Raises ``ConfigError`` naming the item for a missing ``=``, an unknown key or a value
+    of the wrong type or choice.
+    """
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} is not KEY=VALUE; e.g. --set mode=triplet")
+        try:
+            values[key.strip()] = parse_value(key.strip(), text.strip())
+        except ConfigError as err:
+            raise ConfigError(f"--set {item}: {err}") from None
+    return values
