@@ -162,8 +162,12 @@ class MLflowRecorder(tune.Callback):
                           f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
             max_results=1,
         )
+        params = {k: str(v) for k, v in trial_config(config).to_dict().items()}
         if found:
             run_id = found[0].info.run_id
+            missing = {k: v for k, v in params.items() if k not in found[0].data.params}
+            if missing:  # the driver died between creating the run and logging its params
+                self._log_params(run_id, missing)
             history = self.client.get_metric_history(run_id, "epoch")
             self._logged_steps[run_id] = {m.step for m in history}
             if found[0].info.status != "RUNNING" and found[0].data.tags.get(OUTCOME_TAG) in (
@@ -177,13 +181,15 @@ class MLflowRecorder(tune.Callback):
                       ROLE_TAG: "trial", OUTCOME_TAG: "running"},
             )
             run_id = run.info.run_id
-            from mlflow.entities import Param
-
-            params = [Param(k, str(v)) for k, v in trial_config(config).to_dict().items()]
-            self.client.log_batch(run_id, params=params)
+            self._log_params(run_id, params)
             self._logged_steps[run_id] = set()
         self._runs[trial_id] = run_id
         return run_id
+
+    def _log_params(self, run_id: str, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
 
     def log_results(self, trial_id: str, config: dict[str, Any],
                     results: Iterable[dict[str, Any]]) -> None:

@@ -1,0 +1,39 @@
+"""The MLflow recorder against a real SQLite store, without Ray running a study."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from study.tracking import PARENT_TAG, TRIAL_ID_TAG, MLflowRecorder
+from trainables.config import TrialConfig
+
+CONFIG = {"mode": "triplet", "loss": "triplet_margin", "seed": 5, "embedding_dim": 8}
+
+
+def _store(tmp_path: Path) -> tuple[MlflowClient, str, str, str]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("tracking")
+    parent = client.create_run(experiment_id, run_name="study").info.run_id
+    return client, uri, experiment_id, parent
+
+
+def test_a_run_left_without_params_by_a_kill_gets_them_and_is_not_duplicated(tmp_path) -> None:
+    client, uri, experiment_id, parent = _store(tmp_path)
+    # what a driver killed between create_run and log_batch leaves behind
+    orphan = client.create_run(experiment_id, tags={PARENT_TAG: parent, TRIAL_ID_TAG: "t1",
+                                                    "outcome": "running"}).info.run_id
+    recorder = MLflowRecorder(uri, experiment_id, parent, [str(i) for i in range(10)], 2)
+    assert recorder.ensure_run("t1", CONFIG) == orphan
+    params = client.get_run(orphan).data.params
+    assert set(params) == {f.name for f in dataclasses.fields(TrialConfig)}
+    assert (params["mode"], params["seed"], params["embedding_dim"]) == ("triplet", "5", "8")
+    runs = client.search_runs([experiment_id], f"tags.{TRIAL_ID_TAG} = 't1'")
+    assert [r.info.run_id for r in runs] == [orphan]
+    # a second recorder (a second resume) finds the run complete and changes nothing
+    again = MLflowRecorder(uri, experiment_id, parent, [str(i) for i in range(10)], 2)
+    assert again.ensure_run("t1", CONFIG) == orphan
+    assert client.get_run(orphan).data.params == params
