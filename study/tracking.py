@@ -8,7 +8,11 @@ on a cluster whose workers cannot reach the driver's disk.
 Writes are idempotent, keyed by (trial id, epoch): a resumed study finds its trials' runs by
 their ``trial_id`` tag and never logs an epoch twice, and ``reconcile`` compares what Ray
 holds with what MLflow holds at the end and fills any gap (a driver killed between Ray
-receiving a result and MLflow storing it loses nothing).
+receiving a result and MLflow storing it loses nothing).  Ray saves its experiment state at
+most every 10 s, so a driver killed just after a trial started can leave a run for a trial
+Ray never saved; the resume runs that configuration slot again under a new trial id, and
+``reconcile`` retires the forgotten run (tagged ``outcome=lost``, then soft-deleted: hidden
+from the study and its counts, restorable with ``mlflow runs restore``).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ log = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_ID_TAG = "trial_id"
-OUTCOME_TAG = "outcome"  # running | finished | stopped_early | failed | interrupted
+OUTCOME_TAG = "outcome"  # running | finished | stopped_early | failed | interrupted | lost
 ROLE_TAG = "study.role"  # parent | trial
 RAY_PATH_TAG = "ray_experiment_path"
 PLACEMENT_KEYS = ("node", "node_ip", "node_id", "device_name", "gpu_fraction", "cpus",
@@ -259,6 +263,7 @@ class MLflowRecorder(tune.Callback):
         """
         analysis = tune.ExperimentAnalysis(experiment_path)
         frames = analysis.trial_dataframes
+        self._submit(self.retire_lost, {trial.trial_id for trial in analysis.trials})
         for trial in analysis.trials:
             config = dict(trial.config)
             frame = frames.get(trial.trial_id)
@@ -273,6 +278,26 @@ class MLflowRecorder(tune.Callback):
         if errors:
             raise errors[0]
         return self.outcome_counts()
+
+    def retire_lost(self, known_trial_ids: set[str]) -> list[str]:
+        """Retire the unended child runs of trials Ray's saved state does not hold."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+            max_results=50_000)
+        lost = [r for r in runs if r.data.tags.get(TRIAL_ID_TAG) not in known_trial_ids
+                and r.data.tags.get(OUTCOME_TAG) in ("running", "interrupted")]
+        for run in lost:
+            run_id = run.info.run_id
+            self.client.set_tag(run_id, OUTCOME_TAG, "lost")
+            self.client.set_tag(run_id, "lost_reason", "the driver was killed before Ray saved "
+                                "this trial; the resumed study ran its slot again as a new trial")
+            self.client.set_terminated(run_id, "KILLED")
+            self.client.delete_run(run_id)
+            self._runs = {t: r for t, r in self._runs.items() if r != run_id}
+        if lost:
+            log.warning("retired %d run(s) of trials Ray had not saved before the driver died",
+                        len(lost))
+        return [r.info.run_id for r in lost]
 
     def _finish_if_open(self, trial: Any, config: dict[str, Any], outcome: str) -> None:
         run = self.client.get_run(self.ensure_run(trial.trial_id, config))

@@ -37,3 +37,22 @@ def test_a_run_left_without_params_by_a_kill_gets_them_and_is_not_duplicated(tmp
     again = MLflowRecorder(uri, experiment_id, parent, [str(i) for i in range(10)], 2)
     assert again.ensure_run("t1", CONFIG) == orphan
     assert client.get_run(orphan).data.params == params
+
+
+def test_a_run_of_a_trial_ray_never_saved_is_retired_not_counted(tmp_path) -> None:
+    client, uri, experiment_id, parent = _store(tmp_path)
+    recorder = MLflowRecorder(uri, experiment_id, parent, [str(i) for i in range(10)], 2)
+    kept = recorder.ensure_run("saved", CONFIG)
+    forgotten = recorder.ensure_run("forgotten", CONFIG)
+    ended = recorder.ensure_run("ended", CONFIG)
+    client.set_tag(ended, "outcome", "finished")
+    client.set_terminated(ended, "FINISHED")
+    assert recorder.retire_lost({"saved"}) == [forgotten]  # an ended run is never retired
+    assert recorder.outcome_counts() == {"finished": 1, "stopped_early": 0, "failed": 0,
+                                         "interrupted": 0}
+    active = {r.info.run_id for r in client.search_runs([experiment_id])}
+    assert active == {parent, kept, ended}
+    run = client.get_run(forgotten)  # kept in the store, recoverable
+    assert (run.info.lifecycle_stage, run.info.status, run.data.tags["outcome"]) == (
+        "deleted", "KILLED", "lost")
+    assert run.data.params["seed"] == "5"
