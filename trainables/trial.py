@@ -3,16 +3,18 @@ after every epoch.
 
 Runs without Ray: ``run_trial(config, dataset, report=...)``.  The order of events:
 build (seeded model, optimiser, class index; data to the device once) -> for each epoch:
-draw anchors, build the mode's views (``trainables.modes``), augment all views in one
-batched call, encode, loss, step -> embed the fixed evaluation sample, probe, kNN and
-retrieval metrics -> ``report(EpochReport)``.
+draw anchors, build the mode's views (``trainables.modes``) for a chunk of steps, augment
+the chunk's views in one batched call (``VIEWS_PER_CALL`` images: on a GPU a step's few
+hundred images would leave augmentation bound by kernel launches), then per step: encode,
+loss, step -> embed the fixed evaluation sample, probe, kNN and retrieval metrics ->
+``report(EpochReport)``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,9 @@ from trainables.losses import build_loss
 from trainables.miners import MINERS
 from trainables.modes import MODES, mining_inputs
 from trainables.sampling import ClassIndex
+
+# Images converted and augmented per call: the views of several training steps at once.
+VIEWS_PER_CALL = 4096
 
 # The per-epoch metrics dict, documented once.  Every value is a float.
 METRIC_DOCS: dict[str, str] = {
@@ -177,11 +182,8 @@ def run_trial(
         start = time.perf_counter()
         order = torch.randperm(n_train, generator=generator, device=device)[:anchors_per_epoch]
         loss_sum = torch.zeros((), device=device)
-        for step in range(steps_per_epoch):
-            anchors = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            batch = mode.sample(anchors, data.train_y, index, cfg.positives, generator)
-            x = views(data.train_x[batch.indices],
-                      generator if cfg.augmentation != "none" else None)
+        for step, batch, x in _chunked_views(order, steps_per_epoch, cfg, mode, data, index,
+                                             views, generator):
             with autocast:
                 z = F.normalize(model(x).float(), dim=1)
             loss = loss_fn(*loss_inputs(z, batch))
@@ -231,6 +233,24 @@ def run_trial(
         if report is not None:
             report(last)
     return last
+
+
+def _chunked_views(order: Tensor, steps: int, cfg: TrialConfig, mode: Any, data: Dataset,
+                   index: ClassIndex, views: _Views,
+                   generator: torch.Generator) -> Iterator[tuple[int, Any, Tensor]]:
+    """(step, sampled batch, its augmented views) for each step of an epoch.
+
+    Samples the batches of ``chunk`` steps, then converts and augments all their views in
+    one call and hands them out step by step."""
+    chunk = max(1, VIEWS_PER_CALL // (cfg.batch_size * mode.views_per_anchor))
+    augmenting = generator if cfg.augmentation != "none" else None
+    for first in range(0, steps, chunk):
+        batches = [mode.sample(order[s * cfg.batch_size : (s + 1) * cfg.batch_size],
+                               data.train_y, index, cfg.positives, generator)
+                   for s in range(first, min(first + chunk, steps))]
+        images = data.train_x[torch.cat([b.indices for b in batches])]
+        xs = views(images, augmenting).split([len(b.indices) for b in batches])
+        yield from zip(range(first, first + len(batches)), batches, xs, strict=True)
 
 
 def _check_finite(loss_sum: Tensor, epoch: int, step: int) -> None:

@@ -82,3 +82,41 @@ def test_resume_continues_with_the_same_numbers(digits) -> None:
     assert epochs == [2.0, 3.0]
     assert resumed.metrics["loss"] == straight.metrics["loss"]
     assert np.array_equal(resumed.embedding, straight.embedding)
+
+
+@pytest.mark.parametrize("augmentation", ["none", "simclr"])
+def test_chunked_views_give_each_step_its_own_batch(digits, augmentation, monkeypatch) -> None:
+    """Views are built for several steps per call; each step must still get exactly the views
+    of its own sampled batch, every step once, across an uneven last chunk."""
+    from trainables import trial
+    from trainables.modes import MODES
+    from trainables.sampling import ClassIndex
+
+    monkeypatch.setattr(trial, "VIEWS_PER_CALL", 3 * 16 * 4)  # 4 steps of 16 triplets a call
+    cfg = TrialConfig.from_dict({"batch_size": 16, "augmentation": augmentation})
+    mode, index = MODES["triplet"], ClassIndex.build(digits.train_y, digits.num_classes)
+    views = trial._Views(cfg, torch.tensor(digits.mean), torch.tensor(digits.std))
+    order = torch.randperm(len(digits.train_y), generator=torch.Generator().manual_seed(1))
+    steps = 10  # chunks of 4, 4, 2
+
+    def run(generator_seed: int) -> list:
+        g = torch.Generator().manual_seed(generator_seed)
+        return list(trial._chunked_views(order, steps, cfg, mode, digits, index, views, g))
+
+    got = run(7)
+    assert [step for step, _, _ in got] == list(range(steps))
+    # reference: the same generator draws the 4 steps' batches, then one views call per chunk
+    g = torch.Generator().manual_seed(7)
+    for first in range(0, steps, 4):
+        chunk = got[first : first + 4]
+        batches = [mode.sample(order[s * 16 : (s + 1) * 16], digits.train_y, index, "class", g)
+                   for s in range(first, first + len(chunk))]
+        for (_, batch, _), expected in zip(chunk, batches, strict=True):
+            assert torch.equal(batch.indices, expected.indices)
+        x = views(digits.train_x[torch.cat([b.indices for b in batches])],
+                  g if augmentation != "none" else None)
+        assert torch.equal(torch.cat([v for _, _, v in chunk]), x)
+    for _, batch, x in got:
+        assert x.shape == (len(batch.indices), *digits.image_shape)
+        if augmentation == "none":  # un-augmented views are the images themselves, normalised
+            assert torch.equal(x, views(digits.train_x[batch.indices], None))
