@@ -6,7 +6,13 @@
 #
 # DATA holds MNIST/*-ubyte.gz (the four IDX files, gzipped), cifar_sub.npz (a slice of the
 # offline CIFAR-10 copy's JPEG bytes: train_jpeg/train_offsets/train_y, test_* likewise) and
-# optionally pytorch-metric-learning's wheel (the loss tests' reference). Everything it prints
+# optionally pytorch-metric-learning's wheel (the loss tests' reference). To make DATA from
+# the offline copies (about 43 MB):
+#   mkdir -p DATA/MNIST && for f in ../shared/datasets/MNIST/raw/*; do
+#     gzip -c "$f" > DATA/MNIST/$(basename "$f").gz; done
+#   python benchmarks/cifar_slice.py ../shared/datasets/cifar10-q75/cifar10_q75_jpeg.npz DATA/cifar_sub.npz
+#   pip download --no-deps --only-binary=:all: -d DATA pytorch-metric-learning==2.9.0
+# Everything it prints
 # goes to OUT/log. Each step has its own time cap, so one slow step cannot eat the others.
 # ONLY=REGEX runs setup and the steps whose names match (e.g. ONLY='pytest|bench_trial').
 set -u
