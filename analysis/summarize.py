@@ -36,13 +36,10 @@ from analysis.report import (
     slug,
     study_sections,
 )
+from study.spec import UsageError
 from study.tracking import default_tracking_uri
 
 ARTIFACT_DIR = "report"
-
-
-class UsageError(ValueError):
-    """Bad command-line input; the message is one line for stderr."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -281,10 +281,7 @@ class MLflowRecorder(tune.Callback):
 
     def retire_lost(self, known_trial_ids: set[str]) -> list[str]:
         """Retire the unended child runs of trials Ray's saved state does not hold."""
-        runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
-            max_results=50_000)
-        lost = [r for r in runs if r.data.tags.get(TRIAL_ID_TAG) not in known_trial_ids
+        lost = [r for r in self._trial_runs() if r.data.tags.get(TRIAL_ID_TAG) not in known_trial_ids
                 and r.data.tags.get(OUTCOME_TAG) in ("running", "interrupted")]
         for run in lost:
             run_id = run.info.run_id
@@ -308,11 +305,14 @@ class MLflowRecorder(tune.Callback):
 
     def outcome_counts(self) -> dict[str, int]:
         """Child runs of the parent run by outcome, as MLflow holds them."""
-        runs = self.client.search_runs(
+        outcomes = [r.data.tags.get(OUTCOME_TAG, "running") for r in self._trial_runs()]
+        return {o: outcomes.count(o) for o in OUTCOMES}
+
+    def _trial_runs(self) -> list:
+        """The study's child runs (active ones: retired runs are deleted)."""
+        return self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
             max_results=50_000)
-        outcomes = [r.data.tags.get(OUTCOME_TAG, "running") for r in runs]
-        return {o: outcomes.count(o) for o in OUTCOMES}
 
 
 def error_text(trial: Any) -> str:
