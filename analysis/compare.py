@@ -22,7 +22,7 @@ from analysis.report import (
     settings_columns,
 )
 from analysis.stats import pairwise_tests
-from study.objective import METRIC
+from study.schema import OBJECTIVE
 
 COMPACT = ("augmentation", "mode", "loss", "embedding_dim", "lr", "batch_size")
 
@@ -36,9 +36,9 @@ def comparison_sections(studies: list[Study], out: Output, *, top: int = LEADERB
         "Each experiment's full report follows this comparison.")]
     blocks += _counts(studies, out)
     pooled = pd.concat([s.trials for s in studies], ignore_index=True)
-    scored = pooled[pooled[METRIC].notna()]
+    scored = pooled[pooled[OBJECTIVE].notna()]
     if scored.empty:
-        blocks.append(Paragraph(f"not enough trials: n=0 trials reported a final {METRIC} "
+        blocks.append(Paragraph(f"not enough trials: n=0 trials reported a final {OBJECTIVE} "
                                 "in any experiment."))
         return blocks
     blocks += _metric_per_experiment(studies, scored, out, level, seed)
@@ -50,8 +50,8 @@ def comparison_sections(studies: list[Study], out: Output, *, top: int = LEADERB
 def _counts(studies: list[Study], out: Output) -> list[Block]:
     rows: dict[str, list[str]] = {"parent runs": [], "study seeds": [], "dataset": []}
     rows.update({o: [] for o in OUTCOMES})
-    rows.update({"total trials": [], f"with a final {METRIC}": [], f"best {METRIC}": [],
-                 f"median {METRIC}": []})
+    rows.update({"total trials": [], f"with a final {OBJECTIVE}": [], f"best {OBJECTIVE}": [],
+                 f"median {OBJECTIVE}": []})
     for s in studies:
         p, t = s.parents, s.trials
         rows["parent runs"].append(str(len(p)))
@@ -61,10 +61,10 @@ def _counts(studies: list[Study], out: Output) -> list[Block]:
         for o in OUTCOMES:
             rows[o].append(str(int((t["outcome"] == o).sum())))
         rows["total trials"].append(str(len(t)))
-        rows[f"with a final {METRIC}"].append(str(len(s.scored)))
-        best = ranked(t)[METRIC]
-        rows[f"best {METRIC}"].append(fmt(best.iloc[0], 4) if len(best) else "–")
-        rows[f"median {METRIC}"].append(fmt(best.median(), 4) if len(best) else "–")
+        rows[f"with a final {OBJECTIVE}"].append(str(len(s.scored)))
+        best = ranked(t)[OBJECTIVE]
+        rows[f"best {OBJECTIVE}"].append(fmt(best.iloc[0], 4) if len(best) else "–")
+        rows[f"median {OBJECTIVE}"].append(fmt(best.median(), 4) if len(best) else "–")
     table = pd.DataFrame({"": list(rows), **{s.name: [rows[k][i] for k in rows]
                                              for i, s in enumerate(studies)}})
     out.csv(table.rename(columns={"": "quantity"}), "comparison_counts.csv")
@@ -74,15 +74,15 @@ def _counts(studies: list[Study], out: Output) -> list[Block]:
 def _metric_per_experiment(studies: list[Study], scored: pd.DataFrame, out: Output,
                            level: int, seed: int) -> list[Block]:
     names = [s.name for s in studies]
-    values = [scored.loc[scored["experiment"] == n, METRIC].to_numpy(float) for n in names]
+    values = [scored.loc[scored["experiment"] == n, OBJECTIVE].to_numpy(float) for n in names]
     outcomes = [scored.loc[scored["experiment"] == n, "outcome"].tolist() for n in names]
     png = plots.box_plot(names, values, outcomes, out.path("comparison_metric.png"),
-                         title=f"final {METRIC} per experiment", xlabel="experiment", seed=seed)
+                         title=f"final {OBJECTIVE} per experiment", xlabel="experiment", seed=seed)
     groups = pd.Categorical(scored["experiment"], categories=names, ordered=True)
-    pairs = pairwise_tests(pd.Series(groups, index=scored.index), scored[METRIC],
+    pairs = pairwise_tests(pd.Series(groups, index=scored.index), scored[OBJECTIVE],
                            higher_is_better=HIGHER_IS_BETTER)
     out.csv(pairs, "comparison_pairs.csv")
-    return [Heading(f"{METRIC} per experiment", level + 1), Image(png, f"{METRIC} per experiment"),
+    return [Heading(f"{OBJECTIVE} per experiment", level + 1), Image(png, f"{OBJECTIVE} per experiment"),
             Bullets(tuple(pairs["verdict"])) if len(pairs) else Paragraph(""),
             Paragraph("Different datasets differ in difficulty: compare the settings' ranking "
                       "within each experiment rather than raw levels across experiments.")]
@@ -97,13 +97,13 @@ def _leaderboards(studies: list[Study], out: Output, level: int, top: int) -> li
         settings = settings_columns(best, dims)
         cells = [f"{fmt(m, 4)} — " + ", ".join(f"{d}={v}" for d, v in zip(dims, row, strict=True)
                                               if v != "–")
-                 for m, row in zip(best[METRIC], settings.itertuples(index=False), strict=True)]
+                 for m, row in zip(best[OBJECTIVE], settings.itertuples(index=False), strict=True)]
         table[name] = cells + ["–"] * (depth - len(cells))
     long = pd.concat([t.assign(rank=range(1, len(t) + 1)) for t in tops.values()],
                      ignore_index=True)
     out.csv(long, "comparison_leaderboard.csv")
     return [Heading(f"Leaderboards side by side (top {top})", level + 1), Table(table),
-            Paragraph(f"Each cell: final {METRIC} — the main settings; full settings are in "
+            Paragraph(f"Each cell: final {OBJECTIVE} — the main settings; full settings are in "
                       "each experiment's leaderboard below.")]
 
 
@@ -111,7 +111,7 @@ def _dimensions(studies: list[Study], scored: pd.DataFrame, out: Output,
                 level: int) -> list[Block]:
     searched = [d for d in ANALYSED if any(d in s.searched for s in studies)]
     blocks: list[Block] = [Heading("Per dimension, side by side", level + 1), Paragraph(
-        f"Final {METRIC}: mean with its 95 % bootstrap CI, median and n per experiment. "
+        f"Final {OBJECTIVE}: mean with its 95 % bootstrap CI, median and n per experiment. "
         "Numeric dimensions use the same quantile bins (over all experiments) in every column.")]
     for name in searched:
         summaries = {s.name: dimension_summary(s.trials, name, reference=scored)[1]

@@ -30,18 +30,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from analysis.load import STRUCTURE_METRICS, Study
+from analysis.load import Study
 from analysis.stats import ALPHA, Paired, holm, paired_test, t_ci
-from study.objective import METRIC
-from study.presets import ORIGINAL_LOSS
+from study.presets import GRID_AUGMENTATIONS, GRID_MODES
+from study.schema import OBJECTIVE, STRUCTURE_METRICS
 from study.space import trial_seed
-from trainables.config import AUGMENTATION_CHOICES
 
 GRID_PRESET = "seed-grid"
-AUGMENTATIONS = tuple(AUGMENTATION_CHOICES)  # weakest to strongest
-STRONGEST = AUGMENTATIONS[-1]
-MODES = tuple(ORIGINAL_LOSS)  # ("pair", "triplet")
-ACCURACY_METRICS = (METRIC, "precision_at_1")
+STRONGEST = GRID_AUGMENTATIONS[-1]
+ACCURACY_METRICS = (OBJECTIVE, "precision_at_1")
 # Observation 3's measures per space, and the mode each measure should favour.
 SPACES = {"embedding": ("silhouette", "line_likeness"),
           "t-SNE map": ("tsne_silhouette", "tsne_line_likeness")}
@@ -110,8 +107,8 @@ def cell_stats(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     rows = []
     for experiment in pd.unique(frame["experiment"]) if len(frame) else []:
         dataset = frame.loc[frame["experiment"] == experiment, "dataset"].iloc[0]
-        for aug in AUGMENTATIONS:
-            for mode in MODES:
+        for aug in GRID_AUGMENTATIONS:
+            for mode in GRID_MODES:
                 x = cell_values(frame, experiment, aug, mode, metric).to_numpy(float)
                 low, high = t_ci(x)
                 rows.append({"experiment": experiment, "dataset": dataset, "augmentation": aug,
@@ -138,10 +135,10 @@ def family() -> list[tuple[str, str, tuple[str, str], tuple[str, str]]]:
     triplet - pair for each augmentation; for each mode, each stronger augmentation minus
     each weaker one (rotation - none, simclr - none, simclr - rotation).
     """
-    out = [("mode", aug, (aug, MODES[1]), (aug, MODES[0])) for aug in AUGMENTATIONS]
-    for mode in MODES:
+    out = [("mode", aug, (aug, GRID_MODES[1]), (aug, GRID_MODES[0])) for aug in GRID_AUGMENTATIONS]
+    for mode in GRID_MODES:
         out += [("augmentation", mode, (strong, mode), (weak, mode))
-                for weak, strong in combinations(AUGMENTATIONS, 2)]
+                for weak, strong in combinations(GRID_AUGMENTATIONS, 2)]
     return out
 
 
@@ -172,10 +169,10 @@ def representatives(frame: pd.DataFrame, experiment: str) -> dict[tuple[str, str
     """Per (augmentation, mode) cell, its median-probe trial: the trial at sorted position
     ``(n - 1) // 2`` by the objective (the lower middle for even n), ties by seed index."""
     picks = {}
-    for aug in AUGMENTATIONS:
-        for mode in MODES:
+    for aug in GRID_AUGMENTATIONS:
+        for mode in GRID_MODES:
             rows = frame[(frame["experiment"] == experiment) & (frame["augmentation"] == aug)
-                         & (frame["mode"] == mode)].sort_values([METRIC, "seed_index"])
+                         & (frame["mode"] == mode)].sort_values([OBJECTIVE, "seed_index"])
             if len(rows):
                 picks[(aug, mode)] = rows.iloc[(len(rows) - 1) // 2]
     return picks
@@ -216,7 +213,7 @@ def budget(study: Study) -> Budget:
             else ()
 
     counts = [int(((trials["augmentation"] == a) & (trials["mode"] == m)).sum())
-              for a in AUGMENTATIONS for m in MODES]
+              for a in GRID_AUGMENTATIONS for m in GRID_MODES]
     asked = study.parents["grid_seeds"].dropna() if "grid_seeds" in study.parents else []
     return Budget(study.name, _dataset(study), values("epochs"), values("train_subset"),
                   values("eval_train"), (min(counts), max(counts)),
@@ -276,11 +273,11 @@ def observation_1(frame: pd.DataFrame, experiment: str, alpha: float = ALPHA) ->
     strongest augmentation (simclr) is not the best by mean; B clear: a weaker augmentation
     beats it clearly. Supported: A and B clear; not supported: neither A nor B; else mixed.
     """
-    table = comparisons(frame, experiment, METRIC, alpha)
-    stats = cell_stats(frame[frame["experiment"] == experiment], METRIC)
+    table = comparisons(frame, experiment, OBJECTIVE, alpha)
+    stats = cell_stats(frame[frame["experiment"] == experiment], OBJECTIVE)
     parts, a_any, b_any, b_clear = [], False, False, False
     modes_judged, modes_beaten = 0, 0
-    for mode in MODES:
+    for mode in GRID_MODES:
         means = stats[stats["mode"] == mode].set_index("augmentation")["mean"].dropna()
         if len(means) < 2:
             parts.append(f"{mode}: fewer than 2 augmentations scored")
@@ -335,7 +332,7 @@ def observation_2(frame: pd.DataFrame, first: str, second: str,
     (cells paired across the experiments); not supported: otherwise.
     """
     scope = f"{first} → {second}"
-    stats = cell_stats(frame[frame["experiment"].isin([first, second])], METRIC)
+    stats = cell_stats(frame[frame["experiment"].isin([first, second])], OBJECTIVE)
     wide = stats.pivot_table(index=["augmentation", "mode"], columns="experiment", values="mean")
     if first not in wide or second not in wide:
         return Verdict(2, scope, NO_DATA, "one of the experiments has no scored trial.")
@@ -347,7 +344,7 @@ def observation_2(frame: pd.DataFrame, first: str, second: str,
     level = paired_test(wide[second].to_numpy(), wide[first].to_numpy())
     level_p = level.p
     level_ci = _interval({"mean": level.mean, "ci_low": level.ci_low, "ci_high": level.ci_high})
-    ca, cb = (comparisons(frame, e, METRIC, alpha) for e in (first, second))
+    ca, cb = (comparisons(frame, e, OBJECTIVE, alpha) for e in (first, second))
     flips, clear_flips = [], []
     for ra, rb in zip(ca.to_dict("records"), cb.to_dict("records"), strict=True):
         if not (math.isfinite(ra["mean"]) and math.isfinite(rb["mean"])):
@@ -361,7 +358,7 @@ def observation_2(frame: pd.DataFrame, first: str, second: str,
     reordered = tau < 1 - 1e-9 or best[first] != best[second]
     level_clear = math.isfinite(level_p) and level_p < alpha
     verdict = SUPPORTED if clear_flips else MIXED if (reordered or level_clear) else NOT_SUPPORTED
-    text = (f"mean {METRIC} over the {len(wide)} cells {_num(wide[first].mean())} in {first} vs "
+    text = (f"mean {OBJECTIVE} over the {len(wide)} cells {_num(wide[first].mean())} in {first} vs "
             f"{_num(wide[second].mean())} in {second} (cell by cell {level_ci}, {level.test} p "
             f"{_p(level_p)}); ranking of the cells: Kendall's tau {_num(tau, 2)}, best cell {best[first]} "
             f"vs {best[second]}; comparisons whose sign flips: "
@@ -394,9 +391,9 @@ def structure_checks(frame: pd.DataFrame, experiment: str,
         for measure in measures:
             base = measure.removeprefix("tsne_")
             favoured = FAVOURED[base]
-            other = next(m for m in MODES if m != favoured)
+            other = next(m for m in GRID_MODES if m != favoured)
             a, b = [], []
-            for aug in AUGMENTATIONS:
+            for aug in GRID_AUGMENTATIONS:
                 xa = cell_values(frame, experiment, aug, favoured, measure)
                 xb = cell_values(frame, experiment, aug, other, measure)
                 keys = [k for k in xa.index if k in xb.index]
@@ -428,7 +425,7 @@ def observation_3(frame: pd.DataFrame, experiment: str, alpha: float = ALPHA) ->
     verdict = SUPPORTED if holds == len(checks) else NOT_SUPPORTED if holds == 0 else MIXED
     parts = []
     for c in checks.to_dict("records"):
-        other = next(m for m in MODES if m != c["favoured"])
+        other = next(m for m in GRID_MODES if m != c["favoured"])
         parts.append(f"{c['measure']} {c['favoured']} − {other} = {_interval(c)}, "
                      f"{c['n_pos']}/{c['n']} pairs higher, p_holm {_p(c['p_holm'])}: "
                      f"{c['status']}")

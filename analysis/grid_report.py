@@ -22,8 +22,6 @@ from analysis import plots
 from analysis.document import Block, Bullets, Heading, Image, Paragraph, Table, fmt
 from analysis.grid import (
     ACCURACY_METRICS,
-    AUGMENTATIONS,
-    MODES,
     NEEDS_BOTH,
     SMALL_EPOCHS,
     STRONGEST,
@@ -41,11 +39,11 @@ from analysis.grid import (
     representatives,
     structure_checks,
 )
-from analysis.load import STRUCTURE_METRICS, Study
+from analysis.load import Study
 from analysis.report import Output, _download, counts_section, overview, slug
 from analysis.stats import ALPHA, WILCOXON_MIN_N
-from study.objective import METRIC
-from study.presets import ORIGINAL_LOSS
+from study.presets import GRID_AUGMENTATIONS, GRID_MODES, ORIGINAL_LOSS
+from study.schema import OBJECTIVE, STRUCTURE_METRICS
 
 OBSERVATIONS = {
     1: "Augmentation changes results, but more is not always better",
@@ -80,7 +78,7 @@ def grid_sections(studies: list[Study], client: Any, out: Output, *,
     frame = grid_frame(studies)
     blocks = design_section(studies, frame, out, level)
     if frame.empty:
-        return blocks + [Paragraph(f"not enough trials: n=0 trials reported a final {METRIC}, "
+        return blocks + [Paragraph(f"not enough trials: n=0 trials reported a final {OBJECTIVE}, "
                                    "so there is no cell to compare yet.")]
     blocks += accuracy_section(frame, out, level)
     blocks += tsne_section(studies, frame, client, out, level)
@@ -111,7 +109,7 @@ def design_section(studies: list[Study], frame: pd.DataFrame, out: Output,
                        for mode, (loss, margin) in ORIGINAL_LOSS.items())
     blocks: list[Block] = [Heading("Seed grid: design and budget", level), Paragraph(
         "This is a seed grid (`--preset seed-grid`), the original study's comparison: "
-        f"augmentation ({' / '.join(AUGMENTATIONS)}, weakest to strongest) × mode ({losses}), "
+        f"augmentation ({' / '.join(GRID_AUGMENTATIONS)}, weakest to strongest) × mode ({losses}), "
         "every other setting fixed, each cell repeated over the same seeds (seed index i has "
         "the same torch seed in every cell, so cells are compared seed by seed) and every "
         "trial trained to its last epoch (FIFO scheduler, no early stopping). A grid is a "
@@ -137,7 +135,7 @@ def design_section(studies: list[Study], frame: pd.DataFrame, out: Output,
     out.csv(table, "grid_budget.csv")
     blocks.append(Table(table))
     missing = [f"`{e}`: {a}/{m}" for e in pd.unique(frame["experiment"]) if len(frame)
-               for a in AUGMENTATIONS for m in MODES
+               for a in GRID_AUGMENTATIONS for m in GRID_MODES
                if not ((frame["experiment"] == e) & (frame["augmentation"] == a)
                        & (frame["mode"] == m)).any()]
     missing += [f"`{s.name}`: every cell" for s in studies if s.scored.empty]
@@ -173,14 +171,14 @@ def cell_table(stats: pd.DataFrame) -> pd.DataFrame:
     """``cell_stats`` as a grid: augmentations as rows, one column per mode (per experiment
     and mode when there are several), each cell ``mean [95% CI] (n=)``."""
     experiments = list(pd.unique(stats["experiment"]))
-    table = pd.DataFrame({"augmentation": list(AUGMENTATIONS)})
+    table = pd.DataFrame({"augmentation": list(GRID_AUGMENTATIONS)})
     for exp in experiments:
-        for mode in MODES:
+        for mode in GRID_MODES:
             cells = stats[(stats["experiment"] == exp) & (stats["mode"] == mode)]
             by_aug = {r["augmentation"]: r for r in cells.to_dict("records")}
             column = mode if len(experiments) == 1 else f"{exp}: {mode}"
             table[column] = [_mean_ci(by_aug[a]) if a in by_aug else "no trial"
-                             for a in AUGMENTATIONS]
+                             for a in GRID_AUGMENTATIONS]
     return table
 
 
@@ -194,7 +192,7 @@ def accuracy_section(frame: pd.DataFrame, out: Output, level: int) -> list[Block
     blocks: list[Block] = [Heading("Accuracy: augmentation × mode", level), Paragraph(
         "Each cell: the mean over seeds, its 95 % Student-t confidence interval (mean ± "
         "t·sd/√n; a bootstrap of so few values would be far too narrow) and n, the number of "
-        f"seeds. `{METRIC}`: test accuracy of a logistic-regression probe on the frozen "
+        f"seeds. `{OBJECTIVE}`: test accuracy of a logistic-regression probe on the frozen "
         "embedding; `precision_at_1`: share of test embeddings whose nearest training "
         "embedding (cosine) has their class.")]
     metrics = [m for m in ACCURACY_METRICS if _present(frame, m)]
@@ -270,7 +268,7 @@ def tsne_section(studies: list[Study], frame: pd.DataFrame, client: Any, out: Ou
     """Per experiment, the 3 x 2 grid of t-SNE plots of each cell's median-probe trial."""
     blocks: list[Block] = [Heading("t-SNE plots: augmentation × mode", level), Paragraph(
         "One representative trial per cell: the **median-probe seed** (the trial whose "
-        f"{METRIC} is the median of the cell's seeds; the lower middle one for an even count), "
+        f"{OBJECTIVE} is the median of the cell's seeds; the lower middle one for an even count), "
         "so the picture is neither the luckiest nor the unluckiest seed. Rows: augmentation; "
         "columns: mode. Each plot is the trial's `tsne.png` artifact, the t-SNE map of its "
         "last evaluated test embedding.")]
@@ -283,14 +281,14 @@ def tsne_section(studies: list[Study], frame: pd.DataFrame, client: Any, out: Ou
                 image = _download(client, t["run_id"], Path(tmp) / t["run_id"])
                 n = int(((frame["experiment"] == study.name) & (frame["augmentation"] == aug)
                          & (frame["mode"] == mode)).sum())
-                caption = (f"{METRIC}={fmt(t[METRIC], 3)}, seed index {fmt(t['seed_index'])} "
+                caption = (f"{OBJECTIVE}={fmt(t[OBJECTIVE], 3)}, seed index {fmt(t['seed_index'])} "
                            f"(median of {n})")
                 cells[(aug, mode)] = (image, caption)
                 picks.append({"experiment": study.name, "augmentation": aug, "mode": mode,
                               "trial": t["trial_id"], "seed index": t["seed_index"],
-                              METRIC: fmt(t[METRIC], 4),
+                              OBJECTIVE: fmt(t[OBJECTIVE], 4),
                               "t-SNE": "shown" if image else "no tsne.png artifact"})
-            png = plots.montage(cells, list(AUGMENTATIONS), list(MODES),
+            png = plots.montage(cells, list(GRID_AUGMENTATIONS), list(GRID_MODES),
                                 out.path(f"grid_tsne_{slug(study.name)}.png"),
                                 title=f"t-SNE per augmentation × mode, median-probe seed "
                                       f"({study.name})",
@@ -320,8 +318,8 @@ def structure_section(studies: list[Study], frame: pd.DataFrame, out: Output,
     out.csv(long, "grid_structure.csv")
     for exp in pd.unique(frame["experiment"]):
         rows = []
-        for aug in AUGMENTATIONS:
-            for mode in MODES:
+        for aug in GRID_AUGMENTATIONS:
+            for mode in GRID_MODES:
                 row: dict[str, Any] = {"augmentation": aug, "mode": mode}
                 for m in present:
                     cell = long[(long["experiment"] == exp) & (long["measure"] == m)
@@ -357,10 +355,10 @@ def observations_section(studies: list[Study], frame: pd.DataFrame, out: Output,
         3: [observation_3(frame, n) for n in names],
     }
     notes = {
-        1: (f"Within each mode: do the augmentations' mean {METRIC} differ clearly (best vs "
+        1: (f"Within each mode: do the augmentations' mean {OBJECTIVE} differ clearly (best vs "
             f"worst), and is {STRONGEST}, the strongest augmentation, beaten by a weaker one "
             "(\"more is not always better\")?"),
-        2: (f"Between datasets: the level of {METRIC} (the six cells paired across the "
+        2: (f"Between datasets: the level of {OBJECTIVE} (the six cells paired across the "
             "datasets) and the ranking of the cells (Kendall's tau of the cell means, the best "
             "cell, and the comparisons above whose sign flips; a flip is clear when it is clear "
             "in both datasets)."),

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.dimensions import dimension
-from study.objective import METRIC, MODE
+from study.schema import OBJECTIVE, OBJECTIVE_MODE
 
 MIN_TRIALS = 5
 
@@ -62,8 +62,8 @@ def scopes(trials: pd.DataFrame, searched: tuple[str, ...]) -> list[Scope]:
     candidates: dict[str, tuple[pd.Series, list[str]]] = {}
     for name in searched:
         dim = dimension(name)
-        if dim.only_if is not None and dim.only_if[0] in trials:
-            candidates.setdefault(dim.condition_label(),
+        if dim.only_if is not None and dim.row.when.key in trials:
+            candidates.setdefault(dim.only_if,
                                   (dim.condition_mask(trials), []))[1].append(name)
         if dim.loss_hyperparameter and dim.per is None and "loss" in trials:
             candidates.setdefault(f"loss ∈ {{{', '.join(dim.losses())}}}",
@@ -82,7 +82,7 @@ def scopes(trials: pd.DataFrame, searched: tuple[str, ...]) -> list[Scope]:
 
 def param_importance(trials: pd.DataFrame, dimensions: tuple[str, ...], *,
                      scope: str = "all trials", seed: int = 0) -> ImportanceResult:
-    """fANOVA importance of ``dimensions`` for the final ``METRIC`` of ``trials``.
+    """fANOVA importance of ``dimensions`` for the final ``OBJECTIVE`` of ``trials``.
 
     Only scored trials (metric present) count; dimensions with one value among them are
     left out. Returns an ``ImportanceResult`` with a ``note`` instead of importances when
@@ -93,7 +93,7 @@ def param_importance(trials: pd.DataFrame, dimensions: tuple[str, ...], *,
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
-    scored = trials[trials[METRIC].notna()]
+    scored = trials[trials[OBJECTIVE].notna()]
     n = len(scored)
     varying = tuple(d for d in dimensions if d in scored and scored[d].nunique(dropna=True) > 1)
     constant = tuple(d for d in dimensions if d not in varying)
@@ -103,8 +103,8 @@ def param_importance(trials: pd.DataFrame, dimensions: tuple[str, ...], *,
     if not varying:
         return ImportanceResult(scope, n, note="no searched dimension varies in this scope",
                                 constant=constant)
-    if scored[METRIC].nunique() < 2:
-        return ImportanceResult(scope, n, note=f"every trial has the same {METRIC}",
+    if scored[OBJECTIVE].nunique() < 2:
+        return ImportanceResult(scope, n, note=f"every trial has the same {OBJECTIVE}",
                                 constant=constant)
     scored = scored.dropna(subset=list(varying))
     distributions = {}
@@ -117,11 +117,11 @@ def param_importance(trials: pd.DataFrame, dimensions: tuple[str, ...], *,
             distributions[name] = CategoricalDistribution(
                 sorted({_plain(v) for v in scored[name]}, key=str))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if MODE == "max" else "minimize")
+    study = optuna.create_study(direction="maximize" if OBJECTIVE_MODE == "max" else "minimize")
     study.add_trials([
         optuna.trial.create_trial(
             params={name: _plain(row[name]) for name in varying},
-            distributions=distributions, value=float(row[METRIC]))
+            distributions=distributions, value=float(row[OBJECTIVE]))
         for _, row in scored.iterrows()
     ])
     values = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed))

@@ -1,46 +1,53 @@
 """MLflow -> pandas: one row per trial (params, final metrics, outcome), one per parent run.
 
-The layout read here is written by ``study.run`` and ``study.tracking``: one experiment per
-study name, parent runs tagged ``study.role=parent``, one child run per trial tagged
-``study.role=trial`` with every ``TrialConfig`` field as a param and metrics logged per
-epoch (the run's latest value is the final one).
+The layout read here is ``study.schema``'s: one experiment per study name, a parent run per
+study, one child run per trial with every ``TrialConfig`` field as a param and metrics
+logged per epoch (the run's latest value is the final one).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis.dimensions import ANALYSED, dimension
-from study.objective import METRIC
-from study.tracking import OUTCOME_TAG, PARENT_TAG, ROLE_TAG, TRIAL_ID_TAG
-from study.tracking import OUTCOMES as RECORDED_OUTCOMES
-from trainables.config import TrialConfig
-from trainables.trial import METRIC_DOCS
+from study.schema import (
+    CODE_VERSION_TAG,
+    END_METRICS,
+    EPOCH_METRICS,
+    ERROR_TAG,
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    OBJECTIVE,
+    OUTCOME_TAG,
+    PARENT_METRICS,
+    PARENT_PARAMS,
+    PARENT_TAG,
+    PRESET_TAG,
+    ROLE_PARENT,
+    ROLE_TAG,
+    ROLE_TRIAL,
+    RUNNING,
+    TRIAL_ID_TAG,
+)
+from study.schema import OUTCOMES as RECORDED_OUTCOMES
+from trainables.config import DIMENSIONS
 
 # Every outcome tag value, in report order (a trial still open is tagged ``running``).
-OUTCOMES = tuple(dict.fromkeys(("finished", "stopped_early", "failed", *RECORDED_OUTCOMES,
-                                "running")))
+OUTCOMES = (*RECORDED_OUTCOMES, RUNNING)
 # Metric names as logged -> column names in the trials frame. Two are renamed: ``epoch``
 # counts the epochs a trial ran, and ``loss`` is also the param naming the loss function.
 _RENAMED = {"epoch": "epochs_run", "loss": "train_loss"}
-# How each trial's last embedding is shaped (``trainables.structure``): logged once by the
-# driver at the end of the trial, on the embedding and on its t-SNE map.
-STRUCTURE_METRICS = ("silhouette", "line_likeness", "tsne_silhouette", "tsne_line_likeness")
 METRIC_COLUMNS = {key: _RENAMED.get(key, key)
-                  for key in dict.fromkeys((*METRIC_DOCS, METRIC, *STRUCTURE_METRICS))}
-PARENT_PARAMS = ("study_seed", "num_samples", "max_epochs", "dataset", "searched", "pins",
-                 "fixed", "encoders", "preset", "grid_seeds")
-PARENT_METRICS = ("trials_finished", "trials_stopped_early", "trials_failed")
-_STATUS_OUTCOME = {"RUNNING": "running", "SCHEDULED": "running", "FAILED": "failed",
-                   "KILLED": "interrupted" if "interrupted" in OUTCOMES else "failed",
-                   "FINISHED": "finished"}
+                  for key in dict.fromkeys((*EPOCH_METRICS, *END_METRICS))}
+_STATUS_OUTCOME = {"RUNNING": RUNNING, "SCHEDULED": RUNNING, "FAILED": FAILED,
+                   "KILLED": INTERRUPTED, "FINISHED": FINISHED}
 
 
 class ExperimentNotFoundError(LookupError):
@@ -73,7 +80,7 @@ class Study:
     @property
     def scored(self) -> pd.DataFrame:
         """The trials that reported a final value of the objective metric."""
-        return self.trials[self.trials[METRIC].notna()]
+        return self.trials[self.trials[OBJECTIVE].notna()]
 
 
 def list_experiment_names(client: Any) -> list[str]:
@@ -87,8 +94,8 @@ def load_study(client: Any, name: str) -> Study:
     if experiment is None or experiment.lifecycle_stage != "active":
         raise ExperimentNotFoundError(name, list_experiment_names(client))
     runs = _all_runs(client, experiment.experiment_id)
-    parents = parents_frame([r for r in runs if r.data.tags.get(ROLE_TAG) == "parent"])
-    trial_runs = [r for r in runs if r.data.tags.get(ROLE_TAG) == "trial"
+    parents = parents_frame([r for r in runs if r.data.tags.get(ROLE_TAG) == ROLE_PARENT])
+    trial_runs = [r for r in runs if r.data.tags.get(ROLE_TAG) == ROLE_TRIAL
                   or (ROLE_TAG not in r.data.tags and PARENT_TAG in r.data.tags)]
     trials = trials_frame(trial_runs, name)
     searched, not_searched = searched_dimensions(parents, trials)
@@ -110,8 +117,7 @@ def trials_frame(runs: list, experiment: str = "") -> pd.DataFrame:
     outcome, status, start_time`` (pandas Timestamp), ``error, node, device_name``, every
     ``TrialConfig`` field (nullable Int64, float or str; missing -> NA), and the final metrics
     named by ``METRIC_COLUMNS`` (NaN when never logged)."""
-    config_fields = {f.name: (f.type if isinstance(f.type, str) else f.type.__name__)
-                     for f in fields(TrialConfig)}
+    config_fields = {name: dim.kind for name, dim in DIMENSIONS.items()}
     rows = []
     for run in runs:
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
@@ -120,10 +126,10 @@ def trials_frame(runs: list, experiment: str = "") -> pd.DataFrame:
             "run_id": run.info.run_id,
             "parent_run_id": tags.get(PARENT_TAG),
             "trial_id": tags.get(TRIAL_ID_TAG, run.info.run_name),
-            "outcome": tags.get(OUTCOME_TAG) or _STATUS_OUTCOME.get(run.info.status, "running"),
+            "outcome": tags.get(OUTCOME_TAG) or _STATUS_OUTCOME.get(run.info.status, RUNNING),
             "status": run.info.status,
             "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
-            "error": tags.get("error"),
+            "error": tags.get(ERROR_TAG),
             "node": tags.get("node"),
             "device_name": tags.get("device_name"),
         }
@@ -169,10 +175,10 @@ def parents_frame(runs: list) -> pd.DataFrame:
             "run_name": run.info.run_name,
             "status": run.info.status,
             "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
-            "code_version": run.data.tags.get("code_version"),
+            "code_version": run.data.tags.get(CODE_VERSION_TAG),
         }
         row.update({key: params.get(key) for key in PARENT_PARAMS})
-        row["preset"] = params.get("preset") or run.data.tags.get("preset")
+        row["preset"] = params.get("preset") or run.data.tags.get(PRESET_TAG)
         row.update({key: metrics.get(key, np.nan) for key in PARENT_METRICS})
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["run_id", "run_name", "status", "start_time",
@@ -222,14 +228,3 @@ def searched_dimensions(parents: pd.DataFrame,
 
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def tracking_store_missing(uri: str) -> Path | None:
-    """For a ``sqlite:///PATH`` URI whose file does not exist, that path (opening it would
-    create an empty store); else None."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix):
-        path = Path(uri[len(prefix):])
-        if str(path) != ":memory:" and not path.is_file():
-            return path
-    return None

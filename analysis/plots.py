@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from study.objective import METRIC
+from study.schema import OBJECTIVE
 
 OUTCOME_COLOURS = {"finished": "tab:blue", "stopped_early": "tab:orange",
                    "failed": "tab:red", "running": "tab:gray", "interrupted": "tab:purple"}
 DPI = 110
 
 
-def metric_label(metric: str = METRIC) -> str:
+def metric_label(metric: str = OBJECTIVE) -> str:
     """Axis label of the objective, with its unit."""
     unit = "fraction correct, 0-1" if metric.endswith("accuracy") else "final value"
     return f"{metric} ({unit})"

@@ -27,17 +27,17 @@ from analysis.grouping import dimension_groups
 from analysis.importance import importance_table, study_importance
 from analysis.load import OUTCOMES, Study
 from analysis.stats import MIN_TEST_N, pairwise_tests, summarize_groups
-from study.objective import METRIC, MODE
-from trainables.config import CHOICES
+from study.schema import OBJECTIVE, OBJECTIVE_MODE
+from trainables.config import DIMENSIONS
 
 LEADERBOARD_TOP = 10
-HIGHER_IS_BETTER = MODE == "max"
+HIGHER_IS_BETTER = OBJECTIVE_MODE == "max"
 CAVEAT = (
     "**How to read the comparisons.** The adaptive (TPE) search samples settings unevenly: "
     "it proposes more trials near settings that scored well, so well-sampled values get "
     "narrower intervals and more weight, and values it abandoned early have few trials. "
     "ASHA stops weak trials early, so those trials have fewer epochs and their final "
-    f"{METRIC} is lower than full training would give. Every statistic below uses each "
+    f"{OBJECTIVE} is lower than full training would give. Every statistic below uses each "
     "trial's final metric value and shows the n behind it; per-value comparisons are biased "
     "toward well-sampled settings and are evidence, not a controlled experiment."
 )
@@ -85,7 +85,7 @@ def study_sections(study: Study, client: Any, out: Output, *, top: int = LEADERB
                                 "so there is nothing to rank or compare yet."))
         return blocks
     if study.scored.empty:
-        blocks.append(Paragraph(f"not enough trials: n=0 trials reported a final {METRIC}, "
+        blocks.append(Paragraph(f"not enough trials: n=0 trials reported a final {OBJECTIVE}, "
                                 "so there is nothing to rank or compare yet."))
         return blocks
     blocks.append(Paragraph(CAVEAT))
@@ -127,7 +127,7 @@ def overview(study: Study, out: Output, level: int, *, dimensions: bool = True) 
         out.csv(parents, "parents.csv")
     if not dimensions:
         return blocks
-    blocks.append(Paragraph(f"Objective: final `{METRIC}` ({'higher' if HIGHER_IS_BETTER else 'lower'}"
+    blocks.append(Paragraph(f"Objective: final `{OBJECTIVE}` ({'higher' if HIGHER_IS_BETTER else 'lower'}"
                             " is better). Searched dimensions analysed: "
                             + (", ".join(f"`{d}`" for d in study.searched) or "none") + "."))
     if study.not_searched and not study.trials.empty:
@@ -145,7 +145,7 @@ def counts_section(study: Study, out: Output, level: int) -> list[Block]:
     if other:
         rows.append({"outcome": "other", "trials": other})
     rows += [{"outcome": "total", "trials": len(trials)},
-             {"outcome": f"with a final {METRIC}", "trials": len(study.scored)}]
+             {"outcome": f"with a final {OBJECTIVE}", "trials": len(study.scored)}]
     table = pd.DataFrame(rows)
     out.csv(table, "counts.csv")
     out.csv(trials, "trials.csv")
@@ -180,8 +180,8 @@ def _setting(value: Any, dim: Dimension) -> str:
 
 def ranked(trials: pd.DataFrame) -> pd.DataFrame:
     """Scored trials, best first."""
-    scored = trials[trials[METRIC].notna()]
-    return scored.sort_values(METRIC, ascending=not HIGHER_IS_BETTER, kind="stable")
+    scored = trials[trials[OBJECTIVE].notna()]
+    return scored.sort_values(OBJECTIVE, ascending=not HIGHER_IS_BETTER, kind="stable")
 
 
 def leaderboard_section(study: Study, out: Output, level: int, top: int) -> list[Block]:
@@ -191,7 +191,7 @@ def leaderboard_section(study: Study, out: Output, level: int, top: int) -> list
         pd.DataFrame({"rank": range(1, len(best) + 1), "trial": best["trial_id"].to_numpy()},
                      index=best.index),
         settings_columns(best, study.searched),
-        pd.DataFrame({METRIC: best[METRIC].map(lambda v: fmt(v, 4)),
+        pd.DataFrame({OBJECTIVE: best[OBJECTIVE].map(lambda v: fmt(v, 4)),
                       "knn_accuracy": best["knn_accuracy"].map(lambda v: fmt(v, 4)),
                       "epochs run": best["epochs_run"].map(lambda v: fmt(int(v)) if pd.notna(v) else "–"),
                       "outcome": best["outcome"]}, index=best.index),
@@ -210,7 +210,7 @@ def leaderboard_section(study: Study, out: Output, level: int, top: int) -> list
 
 
 def _not_applicable(searched: tuple[str, ...]) -> str:
-    conditions = [f"{d} exists only with {dimension(d).condition_label()}" for d in searched
+    conditions = [f"{d} exists only with {dimension(d).only_if}" for d in searched
                   if dimension(d).only_if is not None]
     return f"“–”: not applicable ({'; '.join(conditions)}). " if conditions else ""
 
@@ -220,7 +220,7 @@ def dimension_summary(trials: pd.DataFrame, name: str,
     """The groups of dimension ``name`` and their statistics (``summarize_groups`` columns,
     ``group`` renamed ``value``)."""
     groups = dimension_groups(trials, name, reference)
-    summary = summarize_groups(groups, trials[METRIC]).rename(columns={"group": "value"})
+    summary = summarize_groups(groups, trials[OBJECTIVE]).rename(columns={"group": "value"})
     return groups, summary
 
 
@@ -241,7 +241,7 @@ def dimension_sections(study: Study, out: Output, level: int, seed: int) -> list
     """Per searched dimension: statistics per value or bin, a box plot, pairwise tests."""
     trials = study.trials
     blocks: list[Block] = [Heading("Per dimension", level), Paragraph(
-        f"Final {METRIC} per value (numeric dimensions: per quantile bin), with the mean's 95 % "
+        f"Final {OBJECTIVE} per value (numeric dimensions: per quantile bin), with the mean's 95 % "
         "percentile bootstrap CI (2000 resamples, seeded). Categorical values are compared "
         "pairwise with a two-sided Mann-Whitney U test, Holm-corrected across the pairs of "
         f"the dimension (groups with n < {MIN_TEST_N} are not tested).")]
@@ -263,16 +263,16 @@ def dimension_sections(study: Study, out: Output, level: int, seed: int) -> list
             blocks.append(Paragraph(f"not enough trials: n={n} with a value of `{name}`."))
             continue
         blocks.append(Table(summary_table(summary)))
-        scored = trials[trials[METRIC].notna() & groups.notna()]
+        scored = trials[trials[OBJECTIVE].notna() & groups.notna()]
         labels = [str(g) for g in summary["value"]]
-        values = [scored.loc[groups[scored.index] == g, METRIC].to_numpy(float) for g in labels]
+        values = [scored.loc[groups[scored.index] == g, OBJECTIVE].to_numpy(float) for g in labels]
         outcomes = [scored.loc[groups[scored.index] == g, "outcome"].tolist() for g in labels]
         kind = "quantile bin" if dim.numeric else "value"
         png = plots.box_plot(labels, values, outcomes, out.path(f"dim_{name}.png"),
-                             title=f"{METRIC} by {name}", xlabel=f"{name} ({kind})", seed=seed)
-        blocks.append(Image(png, f"{METRIC} by {name}"))
+                             title=f"{OBJECTIVE} by {name}", xlabel=f"{name} ({kind})", seed=seed)
+        blocks.append(Image(png, f"{OBJECTIVE} by {name}"))
         if not dim.numeric:
-            pairs = pairwise_tests(groups, trials[METRIC], higher_is_better=HIGHER_IS_BETTER)
+            pairs = pairwise_tests(groups, trials[OBJECTIVE], higher_is_better=HIGHER_IS_BETTER)
             out.csv(pairs, f"pairs_{name}.csv")
             if len(pairs):
                 blocks.append(Bullets(tuple(pairs["verdict"])))
@@ -283,8 +283,8 @@ def axis_values(study: Study, name: str) -> list[str]:
     """Rows/columns for a grid over ``name``: every choice when searched, else the values
     the trials took."""
     present = value_order(name, study.trials[name]) if name in study.trials else []
-    if name in study.searched and name in CHOICES:
-        return [str(c) for c in CHOICES[name]]
+    if name in study.searched and DIMENSIONS[name].kind == "str":
+        return value_order(name, pd.Series(DIMENSIONS[name].choices))
     return [str(v) for v in present]
 
 
@@ -296,7 +296,7 @@ def interaction_section(study: Study, out: Output, level: int) -> list[Block]:
     cells = []
     for aug in rows:
         for mode in cols:
-            x = scored.loc[(scored["augmentation"] == aug) & (scored["mode"] == mode), METRIC]
+            x = scored.loc[(scored["augmentation"] == aug) & (scored["mode"] == mode), OBJECTIVE]
             s = summarize_groups(pd.Series("cell", index=x.index), x)
             stats = s.iloc[0] if len(s) else pd.Series({"n": 0, "mean": np.nan, "median": np.nan,
                                                         "ci_low": np.nan, "ci_high": np.nan})
@@ -315,8 +315,8 @@ def interaction_section(study: Study, out: Output, level: int) -> list[Block]:
     counts = long.pivot(index="augmentation", columns="mode", values="n").reindex(
         index=rows, columns=cols).fillna(0).to_numpy(int)
     png = plots.heat_map(means, counts, rows, cols, out.path("interaction.png"),
-                         title=f"mean {METRIC}: augmentation × mode", row_label="augmentation",
-                         col_label="mode", colour_label=f"mean final {METRIC}")
+                         title=f"mean {OBJECTIVE}: augmentation × mode", row_label="augmentation",
+                         col_label="mode", colour_label=f"mean final {OBJECTIVE}")
     blocks += [Image(png, "augmentation x mode heat map"), Paragraph(
         "Each cell mixes every other setting (loss, margin, embedding size, learning rate) as "
         "the search happened to sample them; read small cells with care.")]
@@ -338,7 +338,7 @@ def importance_section(study: Study, out: Output, level: int, seed: int) -> list
     conditional = [d for d in study.searched if dimension(d).conditional]
     blocks.append(Paragraph(
         "Optuna's fANOVA (`FanovaImportanceEvaluator`, seeded) on an in-memory Optuna study "
-        f"rebuilt from the trials' settings and final {METRIC}: the share of the metric's "
+        f"rebuilt from the trials' settings and final {OBJECTIVE}: the share of the metric's "
         "variance each dimension explains. fANOVA needs every dimension in every trial, so "
         "the main table uses the dimensions present in all trials; conditional dimensions are "
         "scored within the trials where they exist."))
@@ -347,7 +347,7 @@ def importance_section(study: Study, out: Output, level: int, seed: int) -> list
                               "importance": [f"{100 * v:.1f} %" for v in main.importances.values()]})
         blocks += [Paragraph(f"All trials (n={main.n}):"), Table(table)]
         png = plots.importance_bars(main.importances, out.path("importance.png"),
-                                    title=f"importance for {METRIC}, all trials (n={main.n})")
+                                    title=f"importance for {OBJECTIVE}, all trials (n={main.n})")
         blocks.append(Image(png, "parameter importance"))
     else:
         blocks.append(Paragraph(f"All trials: {main.note}."))
@@ -374,10 +374,10 @@ def montage_section(study: Study, client: Any, out: Output, level: int) -> list[
         cells: dict[tuple[str, str], tuple[Path | None, str]] = {}
         for t in best.itertuples():
             image = _download(client, t.run_id, Path(tmp) / t.run_id)
-            caption = f"{METRIC}={fmt(getattr(t, METRIC), 3)} (trial {t.trial_id})"
+            caption = f"{OBJECTIVE}={fmt(getattr(t, OBJECTIVE), 3)} (trial {t.trial_id})"
             cells[(str(t.augmentation), str(t.mode))] = (image, caption)
             picks.append({"augmentation": t.augmentation, "mode": t.mode, "trial": t.trial_id,
-                          METRIC: fmt(getattr(t, METRIC), 4),
+                          OBJECTIVE: fmt(getattr(t, OBJECTIVE), 4),
                           "t-SNE": "shown" if image else "no tsne.png artifact"})
         png = plots.montage(cells, rows, cols, out.path("tsne_montage.png"),
                             title=f"t-SNE of the best trial per cell ({study.name})",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ from analysis.compare import comparison_sections
 from analysis.document import Block, Heading, Paragraph, html_document, markdown
 from analysis.grid import is_seed_grid
 from analysis.grid_report import grid_sections, grid_study_sections
-from analysis.load import ExperimentNotFoundError, Study, load_study, tracking_store_missing
+from analysis.load import ExperimentNotFoundError, Study, load_study
 from analysis.report import (
     LEADERBOARD_TOP,
     Output,
@@ -36,10 +35,9 @@ from analysis.report import (
     slug,
     study_sections,
 )
+from study.schema import REPORT_DIR
 from study.spec import UsageError
-from study.tracking import default_tracking_uri
-
-ARTIFACT_DIR = "report"
+from study.store import missing_sqlite_store, resolve_tracking_uri
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     names = list(dict.fromkeys(args.experiment_name))
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    uri = resolve_tracking_uri(args.tracking_uri)
     try:
         if args.top < 1:
             raise UsageError(f"--top {args.top} must be at least 1")
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # A comparison goes below report/<report folder name>/ so that it never mixes with (or
     # replaces) a single study's own report/ files.
-    target = ARTIFACT_DIR if len(studies) == 1 else f"{ARTIFACT_DIR}/{out.absolute().name}"
+    target = REPORT_DIR if len(studies) == 1 else f"{REPORT_DIR}/{out.absolute().name}"
     errors = log_report(client, studies, out.absolute(), written, target)
     for line in errors:
         print(f"warning: {line}", file=sys.stderr)
@@ -101,7 +99,7 @@ def open_studies(uri: str, names: list[str]) -> tuple[list[Study], Any]:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    missing = tracking_store_missing(uri)
+    missing = missing_sqlite_store(uri)
     if missing is not None:
         raise UsageError(f"no MLflow store at {missing} (from tracking URI {uri}); pass "
                          "--tracking-uri or run from the folder that holds mlflow.db")
@@ -148,7 +146,7 @@ def write_report(studies: list[Study], client: Any, root: Path, *, uri: str, top
 
 
 def log_report(client: Any, studies: list[Study], root: Path, files: list[Path],
-               target: str = ARTIFACT_DIR) -> list[str]:
+               target: str = REPORT_DIR) -> list[str]:
     """Log ``files`` (under ``root``) into every parent run of every study, below the
     artifact folder ``target`` (subfolders kept); returns one message per failed upload."""
     errors: list[str] = []

@@ -20,7 +20,7 @@ import torch
 
 from trainables.config import TrialConfig
 from trainables.data import load_dataset
-from trainables.evaluate import embedding_plots
+from trainables.pictures import judge_embedding
 from trainables.trial import run_trial
 
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     last = run_trial(cfg, data, device=device, report=lambda r: history.append(r.metrics))
     trial_s = time.perf_counter() - start
     start = time.perf_counter()
-    embedding_plots(last.embedding, last.labels, data.classes, "benchmark", seed=0)
+    judge_embedding(last.embedding, last.labels, data.classes, "benchmark", seed=0)
     tsne_s = time.perf_counter() - start
     train_s = sum(h["epoch_time_s"] for h in history)
     eval_s = sum(h["eval_time_s"] for h in history)

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from study.spec import StudySpec, UsageError
+from study.store import sqlite_path
 
 # Filesystem types (third field of /proc/mounts) whose files every node that mounts them
 # sees: network and cluster filesystems.
@@ -140,8 +141,8 @@ def job_dir_problem(tracking_uri: str, storage_path: str, cwd: str,
         return None
     here = Path(os.path.realpath(cwd))
     places = []
-    if tracking_uri.startswith("sqlite:///"):
-        places.append(("--tracking-uri", tracking_uri, tracking_uri[len("sqlite:///"):]))
+    if sqlite_path(tracking_uri) is not None:
+        places.append(("--tracking-uri", tracking_uri, str(sqlite_path(tracking_uri))))
     if not is_uri(storage_path):
         places.append(("--storage-path", storage_path, storage_path))
     for option, value, path in places:
@@ -187,7 +188,7 @@ def check_cluster(spec: StudySpec, info: ClusterInfo, tracking_uri: str,
         raise UsageError(problem)
 
 
-def connect(spec: StudySpec, tracking_uri: str = "") -> ClusterInfo:
+def connect(spec: StudySpec) -> ClusterInfo:
     """Start a local Ray or join ``spec.address``, then :func:`check_cluster`.
 
     Idempotent: an already connected driver is only checked. On a refusal Ray is shut down
@@ -198,12 +199,8 @@ def connect(spec: StudySpec, tracking_uri: str = "") -> ClusterInfo:
     if not ray.is_initialized():
         _init(spec)
     info = cluster_info(spec.address)
-    if not tracking_uri:
-        from study.tracking import default_tracking_uri
-
-        tracking_uri = spec.tracking_uri or default_tracking_uri()
     try:
-        check_cluster(spec, info, tracking_uri)
+        check_cluster(spec, info, spec.tracking_uri)
     except UsageError:
         ray.shutdown()
         raise

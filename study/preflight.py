@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from study.spec import UsageError
+from study.store import sqlite_path
 
 CLOUD_SCHEMES = ("s3", "gs", "gcs", "abfs", "az", "hdfs")
 
@@ -36,7 +37,7 @@ def check_tracking_uri(uri: str, timeout_s: float = 8.0) -> None:
             raise UsageError(f"--tracking-uri {uri} does not answer ({reason}); start the "
                              "MLflow server or point --tracking-uri elsewhere") from None
     if parsed.scheme == "sqlite":
-        path = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+        path = sqlite_path(uri)
         if path is None or not path.is_absolute():
             raise UsageError(f"--tracking-uri {uri}: use an absolute SQLite path, "
                              "sqlite:////abs/path/mlflow.db")

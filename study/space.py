@@ -1,51 +1,42 @@
-"""The search space: Optuna's define-by-run, so conditional dimensions stay honest.
+"""The search space: Optuna's define-by-run walk over the table of dimensions.
 
-The loss choices depend on the mode and the positives (``LOSS_SPECS``: in mode ``batch``
-the loss follows the positives, ``ntxent`` for instance, ``supcon`` for class), the margin
-exists only for margin losses with a range per loss, the temperature only for ``ntxent``
-and ``supcon``, the augmentation strength and the choice of positives only when there is
-an augmentation (so ``ntxent`` only then), the encoder choice on the dataset and device.
-A dimension that only exists under a condition is named ``key@condition`` in Optuna (its
-distribution differs per condition); ``trial_config`` strips the suffix.
-``--set KEY=VALUE`` pins replace a dimension.
+``SearchSpace`` reads ``trainables.config.DIMENSIONS`` in order.  A dimension that does not
+apply to the values drawn so far (``Dimension.applies``) is not suggested and keeps its
+default; a categorical one gets the choices that still have a valid completion (the
+combinations ``dimensions.combination_problem`` accepts, narrowed by the pins); a number
+its range (``Dimension.search_range``).  A dimension whose choices or range depend on
+another (``split_by``) is a separate Optuna parameter per value of it, named
+``margin | loss=contrastive``, so one name never has two distributions.  ``--set KEY=VALUE``
+pins replace a dimension.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from trainables.config import (
-    AUGMENTATION_CHOICES,
-    LOSS_SPECS,
-    LOSSES_BY_MODE,
-    MINING_CHOICES,
-    MODE_CHOICES,
-    POSITIVES_CHOICES,
-    ConfigError,
-    TrialConfig,
-)
+from trainables.config import DIMENSIONS, SEARCHED, ConfigError, TrialConfig
+from trainables.dimensions import combination_problem
 
-# Ranges of the numeric dimensions; the margin's depends on the loss, and exists only for
-# the losses whose LossSpec lists it (as does the temperature).
-MARGIN_RANGE: dict[str, tuple[float, float]] = {
-    "cosine_embedding": (0.0, 0.8),
-    "contrastive": (0.5, 2.0),
-    "triplet_margin": (0.05, 1.0),
-}
-TEMPERATURE_RANGE = (0.05, 0.5)  # searched on a log scale
-AUG_STRENGTH_RANGE = (0.5, 1.5)
-LR_RANGE = (3e-4, 1e-2)
-EMBEDDING_DIMS = (16, 32, 64, 128)
-BATCH_SIZES = (64, 128, 256)
+# The categorical dimensions the combination rules are about (and the encoder, whose
+# choices the study narrows): their valid combinations are enumerated once per space.
+STRUCTURAL = tuple(name for name in SEARCHED if DIMENSIONS[name].kind == "str")
 
-# Dimensions the space searches (the rest of TrialConfig is budget, fixed per study).
-SEARCHED = (
-    "augmentation", "aug_strength", "positives", "mode", "loss", "mining", "margin",
-    "temperature", "embedding_dim", "encoder", "lr", "batch_size",
-)
+
+def optuna_name(name: str, values: Mapping[str, Any]) -> str:
+    """The Optuna parameter of dimension ``name`` for a trial with ``values`` so far."""
+    split = DIMENSIONS[name].split_by
+    return name if split is None else f"{name} | {split}={values.get(split)}"
+
+
+def dimension_of(param: str) -> str:
+    """The dimension an Optuna parameter stands for (``optuna_name``'s inverse)."""
+    return param.split(" | ", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -63,78 +54,88 @@ class SearchSpace:
     encoders: tuple[str, ...] = ("small_cnn",)
     study_seed: int = 0
 
+    @cached_property
+    def combinations(self) -> list[dict[str, Any]]:
+        """Every valid assignment of the structural dimensions under the pins."""
+        return valid_combinations(self.pins, {"encoder": self.encoders})
+
     def __call__(self, trial: Any) -> dict[str, Any]:
         """Suggest one configuration; returns the values that are not Optuna params."""
+        combos = self.combinations
+        if not combos:
+            raise ConfigError(pin_problem(self.pins, {"encoder": self.encoders}) or
+                              f"the pins {self.pins} leave no valid configuration")
+        values: dict[str, Any] = {}
         constants: dict[str, Any] = {**self.fixed}
-
-        def pick(key: str, suggest) -> Any:
-            if key in self.pins:
-                constants[key] = self.pins[key]
-                return self.pins[key]
-            return suggest()
-
-        def categorical(key: str, choices: tuple, name: str | None = None) -> Any:
-            if key in self.pins:  # a pin wins; TrialConfig names any contradiction it makes
-                return pick(key, lambda: None)
-            if not choices:
-                raise ConfigError(f"the pins {self.pins} leave no valid value for {key}")
-            if len(choices) == 1:
-                constants[key] = choices[0]
-                return choices[0]
-            return pick(key, lambda: trial.suggest_categorical(name or key, list(choices)))
-
-        # A pinned value narrows the choices of the dimensions it depends on.
-        positives_choices = POSITIVES_CHOICES
-        if "loss" in self.pins:
-            positives_choices = LOSS_SPECS[self.pins["loss"]].positives
-        if "positives" in self.pins:
-            positives_choices = (self.pins["positives"],)
-        augmentations = AUGMENTATION_CHOICES
-        if "class" not in positives_choices:  # instance positives need an augmentation
-            augmentations = tuple(a for a in augmentations if a != "none")
-        augmentation = categorical("augmentation", augmentations)
-        if augmentation == "none":
-            positives = constants.setdefault("positives", self.pins.get("positives", "class"))
-            if "aug_strength" in self.pins:
-                constants["aug_strength"] = self.pins["aug_strength"]
-        else:
-            pick("aug_strength", lambda: trial.suggest_float(
-                f"aug_strength@{augmentation}", *AUG_STRENGTH_RANGE))
-            positives = categorical("positives", positives_choices)
-        if "loss" in self.pins:
-            modes = (LOSS_SPECS[self.pins["loss"]].mode,)
-        else:  # the modes that have a loss for these positives (and allow a pinned mining)
-            modes = tuple(m for m in MODE_CHOICES if _losses(m, positives)
-                          and (m == "triplet" or self.pins.get("mining", "random") == "random"))
-        mode = categorical("mode", modes)
-        losses = _losses(mode, positives)
-        # the loss's Optuna name carries every condition its choices depend on
-        loss = categorical("loss", losses, name=f"loss@{mode}" if losses == LOSSES_BY_MODE[mode]
-                           else f"loss@{mode},{positives}")
-        if mode == "triplet":
-            categorical("mining", MINING_CHOICES)
-        elif "mining" not in self.pins:
-            constants["mining"] = "random"
-        hyperparameters = LOSS_SPECS[loss].hyperparameters
-        if "margin" in hyperparameters:
-            low, high = MARGIN_RANGE.get(loss, (0.0, 1.0))
-            pick("margin", lambda: trial.suggest_float(f"margin@{loss}", low, high))
-        if "temperature" in hyperparameters:
-            pick("temperature", lambda: trial.suggest_float(
-                f"temperature@{loss}", *TEMPERATURE_RANGE, log=True))
-        categorical("embedding_dim", EMBEDDING_DIMS)
-        categorical("encoder", self.encoders)
-        pick("lr", lambda: trial.suggest_float("lr", *LR_RANGE, log=True))
-        categorical("batch_size", BATCH_SIZES)
+        for name in SEARCHED:
+            dim = DIMENSIONS[name]
+            if name in self.pins:
+                values[name] = constants[name] = self.pins[name]
+            elif not dim.applies(values):
+                values[name] = dim.default
+            elif dim.kind == "float":
+                span = dim.search_range(values)
+                if span is None:
+                    values[name] = dim.default
+                    continue
+                values[name] = trial.suggest_float(optuna_name(name, values), *span, log=dim.log)
+            else:
+                choices = self._choices(name, values, combos)
+                if len(choices) == 1:
+                    values[name] = constants[name] = choices[0]
+                else:
+                    values[name] = trial.suggest_categorical(optuna_name(name, values), choices)
+            if name in STRUCTURAL:
+                combos = [c for c in combos if c[name] == values[name]]
         for key, value in self.pins.items():
             constants.setdefault(key, value)
         constants["seed"] = trial_seed(self.study_seed, trial.number)
         return constants
 
+    def _choices(self, name: str, values: dict[str, Any], combos: list[dict]) -> list[Any]:
+        if name in STRUCTURAL:
+            return list(dict.fromkeys(c[name] for c in combos))
+        return list(DIMENSIONS[name].choices)
 
-def _losses(mode: str, positives: str) -> tuple[str, ...]:
-    """The losses of ``mode`` defined for ``positives``."""
-    return tuple(name for name in LOSSES_BY_MODE[mode] if positives in LOSS_SPECS[name].positives)
+
+def valid_combinations(pins: Mapping[str, Any],
+                       narrowed: Mapping[str, tuple] | None = None) -> list[dict[str, Any]]:
+    """The assignments of ``STRUCTURAL`` dimensions that go together, with the pinned ones
+    fixed (``narrowed`` replaces some dimensions' choices), in table order."""
+    narrowed = narrowed or {}
+    axes = [(pins[n],) if n in pins else tuple(narrowed.get(n, DIMENSIONS[n].choices))
+            for n in STRUCTURAL]
+    combos = (dict(zip(STRUCTURAL, values, strict=True)) for values in itertools.product(*axes))
+    return [c for c in combos if combination_problem({**pins, **c}, DIMENSIONS) is None]
+
+
+def pin_problem(pins: Mapping[str, Any], narrowed: Mapping[str, tuple] | None = None) -> str | None:
+    """Why the pins admit no configuration (one line), or None when they do: the smallest
+    set of pins that cannot go together, and what each of them needs of the others."""
+    if valid_combinations(pins, narrowed):
+        return None
+    keys = [k for k in pins if k in STRUCTURAL]
+    conflict = next((subset for size in range(1, len(keys) + 1)
+                     for subset in itertools.combinations(keys, size)
+                     if not valid_combinations({k: pins[k] for k in subset}, narrowed)), keys)
+    needs = {k: _forced(k, pins[k], narrowed) for k in conflict}
+    shared = {d for k, forced in needs.items() for d in forced
+              if d in pins or sum(d in f for f in needs.values()) > 1}
+    reasons = [f"{k}={pins[k]!r} needs " + ", ".join(f"{d}={v!r}" for d, v in forced.items()
+                                                       if d in shared)
+               for k, forced in needs.items() if shared & set(forced)]
+    named = ", ".join(f"{k}={pins[k]!r}" for k in conflict)
+    return (f"{named} cannot go together" + (f": {'; '.join(reasons)}" if reasons else ""))
+
+
+def _forced(key: str, value: Any, narrowed: Mapping[str, tuple] | None) -> dict[str, Any]:
+    """The structural dimensions that take one value in every valid combination with
+    ``key=value`` alone."""
+    combos = valid_combinations({key: value}, narrowed)
+    anyway = valid_combinations({}, narrowed)  # one value without any pin: not the pin's doing
+    return {d: combos[0][d] for d in STRUCTURAL
+            if d != key and combos and len({c[d] for c in combos}) == 1
+            and len({c[d] for c in anyway}) > 1}
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -143,10 +144,11 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
 
 
 def trial_config(tune_config: dict[str, Any]) -> TrialConfig:
-    """The typed config of a Tune trial: ``key@condition`` names lose their suffix."""
+    """The typed config of a Tune trial: Optuna's ``name | split=value`` keys lose their
+    suffix."""
     values: dict[str, Any] = {}
-    for name, value in tune_config.items():
-        key = name.split("@", 1)[0]
+    for param, value in tune_config.items():
+        key = dimension_of(param)
         if key in values and values[key] != value:
             raise ValueError(f"config key {key!r} given twice: {values[key]!r} and {value!r}")
         values[key] = value

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainables.config import ConfigError, TrialConfig, parse_assignments
+from study.presets import PRESETS
+from study.store import resolve_tracking_uri
+from trainables.config import DIMENSIONS, ConfigError, parse_assignments
 
 # Budget of each trial on a CPU-only machine versus one with a GPU; ``--set`` overrides.
 CPU_BUDGET: dict[str, Any] = {"train_subset": 20_000, "eval_train": 5_000, "eval_test": 0,
@@ -33,7 +35,7 @@ class StudySpec:
     max_epochs: int
     pins: dict[str, Any] = field(default_factory=dict)
     experiment_name: str = ""
-    tracking_uri: str = ""
+    tracking_uri: str = ""  # resolved: --tracking-uri, $MLFLOW_TRACKING_URI or ./mlflow.db
     storage_path: str = "ray_results"
     gpus_per_trial: float | None = None
     cpus_per_trial: float = 1.0
@@ -44,7 +46,7 @@ class StudySpec:
     reduction_factor: int = 3
     download: bool = True
     resume: bool = False
-    preset: str | None = None
+    preset: str = "search"
     grid_seeds: int = 3
     command: str = ""
 
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs of a trial that the scheduler never stops")
     p.add_argument("--set", dest="pins", action="append", default=[], metavar="KEY=VALUE",
                    help="pin a configuration dimension instead of searching it "
-                        f"(keys: {', '.join(f.name for f in TrialConfig.__dataclass_fields__.values())})")
+                        f"(keys: {', '.join(DIMENSIONS)})")
     p.add_argument("--experiment-name", default=None,
                    help="MLflow experiment and Ray experiment name (default: siamese-<dataset>)")
     p.add_argument("--tracking-uri", default=None,
@@ -87,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shared-storage", action="store_true",
                    help="declare --storage-path a folder every node of the cluster sees at the "
                         "same path (a shared mount the network-filesystem check does not know)")
-    p.add_argument("--preset", choices=("seed-grid",), default=None,
-                   help="run a fixed grid instead of a search: seed-grid = augmentation x "
+    p.add_argument("--preset", choices=tuple(PRESETS), default="search",
+                   help="search (Optuna + ASHA), or a fixed grid: seed-grid = augmentation x "
                         "mode (original losses) x --grid-seeds seeds; --num-samples is ignored")
     p.add_argument("--grid-seeds", type=int, default=3, help="seeds per cell of --preset")
     p.add_argument("--resume", action="store_true",
@@ -116,11 +118,15 @@ def _storage(path: str) -> str:
 
 
 def check_pins(pins: dict[str, Any], seed: int = 0) -> None:
-    """Draw configurations from the pinned space: contradicting pins fail before any trial."""
+    """Pins that cannot go together, and configurations drawn from the pinned space that
+    break a rule, fail before any trial."""
     import optuna
 
-    from study.space import SearchSpace, trial_config
+    from study.space import SearchSpace, pin_problem, trial_config
 
+    problem = pin_problem(pins)
+    if problem is not None:
+        raise UsageError(f"--set: {problem}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = SearchSpace(pins=pins, study_seed=seed)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
@@ -158,14 +164,15 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
     name = (dataset if "/" not in dataset and not Path(dataset).is_dir()
             else Path(dataset).resolve().name)
     return StudySpec(
-        num_samples=6 * args.grid_seeds if args.preset else args.num_samples,
+        num_samples=args.num_samples,
         dataset=dataset,
         data_dir=Path(args.data_dir).expanduser().absolute(),
         seed=args.seed,
         max_epochs=args.max_epochs,
         pins=pins,
-        experiment_name=args.experiment_name or f"{args.preset or 'siamese'}-{name}",
-        tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "",
+        experiment_name=args.experiment_name or
+        f"{'siamese' if args.preset == 'search' else args.preset}-{name}",
+        tracking_uri=resolve_tracking_uri(args.tracking_uri),
         storage_path=_storage(args.storage_path),
         gpus_per_trial=args.gpus_per_trial,
         cpus_per_trial=args.cpus_per_trial,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from trainables.config import ConfigError, TrialConfig, parse_assignments
 from trainables.data import DataError, load_dataset
-from trainables.evaluate import embedding_plots
+from trainables.pictures import judge_embedding
 from trainables.trial import EpochReport, NonFiniteLossError, run_trial
 
 
@@ -45,11 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         title = f"{cfg.mode}/{cfg.loss}, aug={cfg.augmentation}, D={cfg.embedding_dim}"
-        for name, png in embedding_plots(last.embedding, last.labels, data.classes, title,
-                                         seed=cfg.seed).items():
-            (out / name).write_bytes(png)
+        pictures = judge_embedding(last.embedding, last.labels, data.classes, title,
+                                   seed=cfg.seed)
+        (out / "tsne.png").write_bytes(pictures.tsne)
+        if pictures.raw is not None:
+            (out / "embedding.png").write_bytes(pictures.raw)
         (out / "metrics.json").write_text(json.dumps(
-            {"config": cfg.to_dict(), "history": history}, indent=2))
+            {"config": cfg.to_dict(), "history": history, "structure": pictures.measures},
+            indent=2))
     return 0
 
 

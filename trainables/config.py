@@ -1,180 +1,102 @@
-"""One trial's configuration: a frozen, typed record built once from a plain dict.
+"""One trial's configuration: a frozen, typed record that is also the table of dimensions.
 
-The field names are the contract between the trial, the study's search space, the
-MLflow params and the analysis (which groups by them). ``TrialConfig.from_dict`` is the
-only place a dict becomes a config: unknown keys, wrong types and invalid values fail
-there, with the key's name and the valid choices.
+Each field of ``TrialConfig`` is one row (``dimensions.dimension``): its default, values or
+range, log scale, when it applies and what splits its search.  ``DIMENSIONS`` reads the
+rows back; the study's search space, MLflow params and the analysis all use it.
+``TrialConfig.from_dict`` is the only place a dict becomes a config: unknown keys, wrong
+types, values out of range and combinations that do not go together fail there, with the
+key's name and the fix.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-MODE_CHOICES = ("pair", "triplet", "batch")
-POSITIVES_CHOICES = ("class", "instance")
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    """What a loss is defined for; the search space and the trial read it, not the loss's name.
-
-    mode: the batch layout the loss consumes (a ``MODE_CHOICES`` value): ``pair`` ->
-        ``(x1, x2, target)``, ``triplet`` -> ``(anchor, positive, negative)``, ``batch`` ->
-        ``(z, labels)`` (every view of the step, labelled so that positives share a label).
-    positives: the ``positives`` values the loss is defined for.
-    hyperparameters: the ``TrialConfig`` fields the loss is built with (``build_loss``).
-    """
-
-    mode: str
-    positives: tuple[str, ...]
-    hyperparameters: tuple[str, ...]
-
-
-# Every loss, the mode it belongs to, the positives it accepts and its hyperparameters.
-# The search space reads these tables too, so that it only proposes valid combinations.
-LOSS_SPECS: dict[str, LossSpec] = {
-    "cosine_embedding": LossSpec("pair", POSITIVES_CHOICES, ("margin",)),
-    "contrastive": LossSpec("pair", POSITIVES_CHOICES, ("margin",)),
-    "triplet_margin": LossSpec("triplet", POSITIVES_CHOICES, ("margin", "p_norm")),
-    # SimCLR's loss: the positive is the other augmented view of the same image.
-    "ntxent": LossSpec("batch", ("instance",), ("temperature",)),
-    # Khosla et al.'s loss: every other view of the same class is a positive.
-    "supcon": LossSpec("batch", ("class",), ("temperature",)),
-}
-LOSSES_BY_MODE: dict[str, tuple[str, ...]] = {
-    mode: tuple(name for name, spec in LOSS_SPECS.items() if spec.mode == mode)
-    for mode in MODE_CHOICES
-}
-LOSS_CHOICES = tuple(LOSS_SPECS)
-AUGMENTATION_CHOICES = ("none", "rotation", "simclr")
-ENCODER_CHOICES = ("small_cnn", "resnet18")
-MINING_CHOICES = ("random", "semihard", "hard")
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "augmentation": AUGMENTATION_CHOICES,
-    "mode": MODE_CHOICES,
-    "loss": LOSS_CHOICES,
-    "positives": POSITIVES_CHOICES,
-    "encoder": ENCODER_CHOICES,
-    "mining": MINING_CHOICES,
-}
+from trainables.dimensions import (
+    AUGMENTATIONS,
+    ENCODERS,
+    LOSSES,
+    MINING,
+    MODES,
+    POSITIVES,
+    Condition,
+    Dimension,
+    combination_problem,
+    dimension,
+)
 
 
 class ConfigError(ValueError):
-    """A configuration value that is unknown, ill-typed or out of range."""
+    """A configuration value that is unknown, ill-typed, out of range, or does not go with
+    the others."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrialConfig:
-    """Everything one trial needs to know, validated.
+    """Everything one trial needs to know, validated.  Searched dimensions first, in the
+    order the search proposes them; then the per-study budget and evaluation settings."""
 
-    Searched dimensions
-        augmentation: ``none`` | ``rotation`` | ``simclr`` (see ``trainables.augment``).
-        aug_strength: scale of the augmentation's random ranges, in (0, 2]; 1 is the default
-            magnitude (rotation: +-15 degrees, +-10 % scale; simclr: SimCLR's jitter 0.4).
-        mode: ``pair`` (two images, similar or dissimilar), ``triplet`` (anchor, positive,
-            negative) or ``batch`` (each anchor and its positive, all 2B views of the step
-            scored against each other by one loss).
-        loss: ``cosine_embedding`` | ``contrastive`` (pair), ``triplet_margin`` (triplet),
-            ``ntxent`` (batch, instance positives; SimCLR) | ``supcon`` (batch, class
-            positives; Khosla et al. 2020); see ``LOSS_SPECS``.
-        margin: the margin losses' margin (cosine units for ``cosine_embedding``, distance
-            units otherwise); unused by ``ntxent`` and ``supcon``.
-        temperature: the softmax temperature of ``ntxent`` and ``supcon``, in (0, 1]
-            (cosine similarities are divided by it); unused by the other losses.
-        embedding_dim: output size D of the encoder.
-        positives: ``class`` (another image of the same class) or ``instance`` (another
-            augmented view of the same image; label-free, needs an augmentation); a loss accepts
-            only the positives of its ``LossSpec``.
-        mining: for triplets, ``random`` (the sampled triplets as they are), ``semihard`` or
-            ``hard`` (batch-hard): triplets re-mined from all of the step's embeddings
-            (see ``trainables.miners``).
-        encoder: ``small_cnn`` or ``resnet18`` (CIFAR-style: 3x3 stem, no max-pool).
-        width: ``small_cnn``'s base channel count w (blocks of w, 2w, 4w channels; 32 by
-            default, 16 is about 3x cheaper on a CPU); ``resnet18`` has fixed widths.
-        lr: Adam learning rate; weight_decay: AdamW decoupled weight decay.
-        batch_size: number of anchors per step (a triplet step encodes 3x that many images,
-            a pair or batch step 2x).
-    Budget and evaluation
-        epochs: training epochs; train_subset: anchors per epoch (0 = the whole training set).
-        eval_train: training images embedded to fit the probe and as kNN references.
-        eval_test: test images embedded to score probe and kNN (0 = the whole test split).
-        tsne_samples: test embeddings kept for the t-SNE plot.
-        knn_k: neighbours of the kNN classifier. p_norm: the triplet loss's p-norm.
-        seed: fixes initialisation, sampling and augmentation.
-    """
-
-    augmentation: str = "none"
-    aug_strength: float = 1.0
-    mode: str = "triplet"
-    loss: str = "triplet_margin"
-    margin: float = 0.2
-    temperature: float = 0.1
-    embedding_dim: int = 64
-    positives: str = "class"
-    mining: str = "random"
-    encoder: str = "small_cnn"
-    width: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    epochs: int = 1
-    train_subset: int = 0
-    eval_train: int = 10_000
-    eval_test: int = 0
-    tsne_samples: int = 2_000
-    knn_k: int = 10
-    p_norm: float = 2.0
-    seed: int = 0
+    augmentation: str = dimension(
+        "none", choices=tuple(a.name for a in AUGMENTATIONS), searched=True,
+        doc="image augmentation recipe (trainables.augment)")
+    aug_strength: float = dimension(
+        1.0, search=(0.5, 1.5), minimum=0.0, maximum=2.0, minimum_open=True,
+        when=Condition("augmentation", "≠", "none"), split_by="augmentation", searched=True,
+        doc="scale of the augmentation's random ranges; 1 is the usual magnitude")
+    positives: str = dimension(
+        "class", choices=POSITIVES, when=Condition("augmentation", "≠", "none"), searched=True,
+        doc="class: another image of the anchor's class; instance: another augmented view "
+            "of the same image (label-free)")
+    mode: str = dimension(
+        "triplet", choices=tuple(m.name for m in MODES), searched=True,
+        doc="batch layout of a step (trainables.modes)")
+    loss: str = dimension(
+        "triplet_margin", choices=tuple(row.name for row in LOSSES), split_by="mode",
+        searched=True, doc="the loss (trainables.losses); it follows the mode and positives")
+    mining: str = dimension(
+        "random", choices=MINING, when=Condition("mode", "=", "triplet"), searched=True,
+        doc="triplets as sampled (random) or re-mined from the step's embeddings")
+    margin: float = dimension(
+        0.2, search_per={"cosine_embedding": (0.0, 0.8), "contrastive": (0.5, 2.0),
+                         "triplet_margin": (0.05, 1.0)},
+        minimum=0.0, maximum=100.0, split_by="loss", searched=True,
+        doc="margin of the margin losses: cosine units for cosine_embedding, distances else")
+    temperature: float = dimension(
+        0.1, search=(0.05, 0.5), log=True, minimum=0.0, maximum=1.0, minimum_open=True,
+        split_by="loss", searched=True,
+        doc="softmax temperature of ntxent and supcon (similarities are divided by it)")
+    embedding_dim: int = dimension(64, choices=(16, 32, 64, 128), minimum=2, searched=True,
+                                   doc="output size D of the encoder")
+    encoder: str = dimension("small_cnn", choices=ENCODERS, searched=True,
+                             doc="small_cnn, or a CIFAR-style resnet18")
+    lr: float = dimension(3e-3, search=(3e-4, 1e-2), log=True, minimum=0.0, maximum=10.0,
+                          minimum_open=True, searched=True, doc="AdamW learning rate (one-cycle peak)")
+    batch_size: int = dimension(128, choices=(64, 128, 256), minimum=2, searched=True,
+                                doc="anchors per step")
+    # Budget and evaluation: fixed per study (``--set`` or the CPU / GPU budget).
+    width: int = dimension(32, minimum=4, when=Condition("encoder", "=", "small_cnn"),
+                           doc="small_cnn's base channel count (w, 2w, 4w)")
+    weight_decay: float = dimension(0.0, minimum=0.0, maximum=10.0, doc="AdamW weight decay")
+    p_norm: float = dimension(2.0, minimum=0.0, maximum=100.0, minimum_open=True,
+                              doc="the triplet loss's p-norm distance")
+    epochs: int = dimension(1, minimum=1, doc="training epochs")
+    train_subset: int = dimension(0, minimum=0, doc="anchors per epoch (0: the whole training set)")
+    eval_train: int = dimension(10_000, minimum=10,
+                                doc="training images embedded to fit the probe and as kNN references")
+    eval_test: int = dimension(0, minimum=0, doc="test images scored (0: the whole test split)")
+    tsne_samples: int = dimension(2_000, minimum=0, doc="test embeddings in the t-SNE plot")
+    knn_k: int = dimension(10, minimum=1, doc="neighbours of the kNN classifier")
+    seed: int = dimension(0, doc="fixes initialisation, sampling and augmentation")
 
     def __post_init__(self) -> None:
-        for name, choices in CHOICES.items():
-            value = getattr(self, name)
-            if value not in choices:
-                raise ConfigError(
-                    f"{name}={value!r} is not valid; choose one of {', '.join(choices)}"
-                )
-        allowed = LOSSES_BY_MODE[self.mode]
-        if self.loss not in allowed:
-            raise ConfigError(
-                f"loss={self.loss!r} is not defined for mode={self.mode!r}; "
-                f"choose one of {', '.join(allowed)}"
-            )
-        accepted = LOSS_SPECS[self.loss].positives
-        if self.positives not in accepted:
-            raise ConfigError(_positives_message(self.loss, self.positives, self.augmentation))
-        if self.mining != "random" and self.mode != "triplet":
-            raise ConfigError(
-                f"mining={self.mining!r} needs mode='triplet'; use mining='random' with pairs"
-            )
-        if self.positives == "instance" and self.augmentation == "none":
-            raise ConfigError(
-                "positives='instance' with augmentation='none' makes both views identical; "
-                "choose augmentation rotation or simclr, or positives='class'"
-            )
-        _check_range("aug_strength", self.aug_strength, 0.0, 2.0, low_open=True)
-        _check_range("margin", self.margin, 0.0, 100.0)
-        if self.loss == "cosine_embedding":
-            _check_range("margin", self.margin, -1.0, 1.0)
-        _check_range("temperature", self.temperature, 0.0, 1.0, low_open=True)
-        _check_range("lr", self.lr, 0.0, 10.0, low_open=True)
-        _check_range("weight_decay", self.weight_decay, 0.0, 10.0)
-        _check_range("p_norm", self.p_norm, 0.0, 100.0, low_open=True)
-        for name, low in (
-            ("embedding_dim", 2),
-            ("width", 4),
-            ("batch_size", 2),
-            ("epochs", 1),
-            ("train_subset", 0),
-            ("eval_train", 10),
-            ("eval_test", 0),
-            ("tsne_samples", 0),
-            ("knn_k", 1),
-        ):
-            if getattr(self, name) < low:
-                raise ConfigError(f"{name}={getattr(self, name)} is too small; use {low} or more")
+        for dim in DIMENSIONS.values():
+            _check_value(dim, getattr(self, dim.name))
+        problem = combination_problem(self.to_dict(), DIMENSIONS)
+        if problem is not None:
+            raise ConfigError(problem)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrialConfig:
@@ -183,77 +105,79 @@ class TrialConfig:
         Unknown keys and values of the wrong type raise ``ConfigError`` naming the key.
         Integral floats are accepted for int fields (Optuna may hand back 64.0).
         """
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
+        unknown = sorted(set(values) - set(DIMENSIONS))
         if unknown:
             raise ConfigError(
-                f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(known)}"
+                f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(DIMENSIONS)}"
             )
-        kwargs = {key: _coerce(key, value, known[key].type) for key, value in values.items()}
-        return cls(**kwargs)
+        return cls(**{key: _coerce(DIMENSIONS[key], value) for key, value in values.items()})
 
     def to_dict(self) -> dict[str, Any]:
-        """A flat dict of every field: what MLflow records as params."""
+        """A flat dict of every field."""
         return dataclasses.asdict(self)
 
-
-def _positives_message(loss: str, positives: str, augmentation: str) -> str:
-    """Why ``loss`` cannot take ``positives``, and the two ways out."""
-    spec = LOSS_SPECS[loss]
-    needed = " or ".join(repr(p) for p in spec.positives)
-    fix = f"set positives={spec.positives[0]!r}"
-    if spec.positives == ("instance",) and augmentation == "none":
-        fix += " with augmentation rotation or simclr"
-    others = [name for name in LOSSES_BY_MODE[spec.mode]
-              if positives in LOSS_SPECS[name].positives]
-    alternative = f"loss={others[0]!r}" if others else f"a mode other than {spec.mode!r}"
-    return (f"loss={loss!r} is defined for positives={needed} only, not positives={positives!r}; "
-            f"{fix}, or use {alternative} for positives={positives!r}")
+    def applied(self) -> dict[str, Any]:
+        """The fields that mean something for this trial: a dimension that does not apply
+        (the margin of an NT-Xent trial, the strength of no augmentation) is left out."""
+        values = self.to_dict()
+        return {k: v for k, v in values.items() if DIMENSIONS[k].applies(values)}
 
 
-def _coerce(key: str, value: Any, type_name: Any) -> Any:
-    type_name = type_name if isinstance(type_name, str) else type_name.__name__
-    if type_name == "str":
+def _read_dimensions() -> dict[str, Dimension]:
+    return {f.name: dataclasses.replace(f.metadata["dimension"], name=f.name, kind=str(f.type))
+            for f in fields(TrialConfig)}
+
+
+DIMENSIONS: dict[str, Dimension] = _read_dimensions()
+SEARCHED = tuple(name for name, dim in DIMENSIONS.items() if dim.searched)
+
+
+def _check_value(dim: Dimension, value: Any) -> None:
+    if dim.kind == "str":
+        if value not in dim.choices:
+            raise ConfigError(f"{dim.name}={value!r} is not valid; choose one of "
+                              f"{', '.join(dim.choices)}")
+        return
+    if dim.kind == "int":
+        if dim.minimum is not None and value < dim.minimum:
+            raise ConfigError(f"{dim.name}={value} is too small; use {dim.minimum} or more")
+        return
+    low = -math.inf if dim.minimum is None else dim.minimum
+    high = math.inf if dim.maximum is None else dim.maximum
+    too_low = value <= low if dim.minimum_open else value < low
+    if too_low or value > high or value != value:
+        bound = "(" if dim.minimum_open else "["
+        raise ConfigError(f"{dim.name}={value} is out of range; use a value in {bound}{low}, {high}]")
+
+
+def _coerce(dim: Dimension, value: Any) -> Any:
+    key = dim.name
+    if dim.kind == "str":
         if not isinstance(value, str):
             raise ConfigError(f"{key}={value!r} must be a string")
         return value
-    if type_name == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}={value!r} must be an integer")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}={value!r} must be {'an integer' if dim.kind == 'int' else 'a number'}")
+    if dim.kind == "int":
         if int(value) != value:
             raise ConfigError(f"{key}={value!r} must be a whole number")
         return int(value)
-    if type_name == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}={value!r} must be a number")
-        return float(value)
-    raise TypeError(f"unsupported field type {type_name} for {key}")
-
-
-def _check_range(
-    name: str, value: float, low: float, high: float, *, low_open: bool = False
-) -> None:
-    too_low = value <= low if low_open else value < low
-    if too_low or value > high or value != value:
-        bound = "(" if low_open else "["
-        raise ConfigError(f"{name}={value} is out of range; use a value in {bound}{low}, {high}]")
+    return float(value)
 
 
 def parse_value(key: str, text: str) -> Any:
     """Parse a ``KEY=VALUE`` string's value into the field's type (for CLIs' ``--set``)."""
-    known = {f.name: f for f in fields(TrialConfig)}
-    if key not in known:
-        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(known)}")
-    type_name = known[key].type
-    type_name = type_name if isinstance(type_name, str) else type_name.__name__
-    if type_name == "str":
-        if text not in CHOICES[key]:
-            raise ConfigError(f"{key}={text!r} is not valid; choose one of {', '.join(CHOICES[key])}")
+    if key not in DIMENSIONS:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(DIMENSIONS)}")
+    dim = DIMENSIONS[key]
+    if dim.kind == "str":
+        if text not in dim.choices:
+            raise ConfigError(f"{key}={text!r} is not valid; choose one of {', '.join(dim.choices)}")
         return text
     try:
-        return int(text) if type_name == "int" else float(text)
+        return int(text) if dim.kind == "int" else float(text)
     except ValueError:
-        kind = "an integer" if type_name == "int" else "a number"
+        kind = "an integer" if dim.kind == "int" else "a number"
         raise ConfigError(f"{key}={text!r} must be {kind}") from None
 
 

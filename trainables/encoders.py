@@ -81,7 +81,8 @@ class ResNet18(nn.Module):
         return self.head(self.features(x))
 
 
-ENCODERS: dict[str, Callable[[int, int, int], nn.Module]] = {
+# The registry, one builder per name in ``dimensions.ENCODERS``.
+ENCODER_BUILDERS: dict[str, Callable[[int, int, int], nn.Module]] = {
     "small_cnn": SmallCNN,
     "resnet18": lambda in_channels, embedding_dim, width: ResNet18(in_channels, embedding_dim),
 }
@@ -90,6 +91,7 @@ ENCODERS: dict[str, Callable[[int, int, int], nn.Module]] = {
 def build_encoder(name: str, in_channels: int, embedding_dim: int, width: int = 32) -> nn.Module:
     """The registered encoder ``name`` for images of ``in_channels`` channels
     (``width`` is the small CNN's base channel count)."""
-    if name not in ENCODERS:
-        raise ValueError(f"encoder={name!r} is not valid; choose one of {', '.join(ENCODERS)}")
-    return ENCODERS[name](in_channels, embedding_dim, width)
+    if name not in ENCODER_BUILDERS:
+        raise ValueError(f"encoder={name!r} is not valid; choose one of "
+                         f"{', '.join(ENCODER_BUILDERS)}")
+    return ENCODER_BUILDERS[name](in_channels, embedding_dim, width)

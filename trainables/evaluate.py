@@ -1,12 +1,9 @@
-"""Judging an embedding: a linear probe, a kNN classifier, retrieval metrics, a t-SNE picture.
+"""The per-epoch judges of an embedding: a linear probe, a kNN classifier, retrieval metrics.
 
 Embeddings are (N, D) float tensors or arrays; labels are (N,) integers.
 """
 
 from __future__ import annotations
-
-import io
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -103,73 +100,3 @@ def probe_accuracy(
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(train_emb, train_y)
     return float(model.score(test_emb, test_y))
-
-
-def tsne_map(embedding: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A 2-D t-SNE map (van der Maaten & Hinton 2008) of (N, D) embeddings -> (N, 2).
-
-    Perplexity is 30, or less for tiny samples (it must stay below N).
-    """
-    from sklearn.manifold import TSNE
-
-    perplexity = float(min(30, max(2, (len(embedding) - 1) // 3)))
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
-    return tsne.fit_transform(embedding.astype(np.float32)).astype(np.float32)
-
-
-def scatter_png(
-    points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
-    xlabel: str = "t-SNE 1", ylabel: str = "t-SNE 2",
-) -> bytes:
-    """A PNG scatter plot of (N, 2) points coloured by class, with a legend and a title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 6), dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    cmap = matplotlib.colormaps["tab10" if len(class_names) <= 10 else "tab20"]
-    for k, name in enumerate(class_names):
-        mask = labels == k
-        if mask.any():
-            ax.scatter(points[mask, 0], points[mask, 1], s=4, color=cmap(k % cmap.N), label=name)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9, wrap=True)
-    if len(class_names) <= 20:
-        ax.legend(markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
-                  title="class")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def embedding_plots(
-    embedding: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
-    seed: int = 0,
-) -> dict[str, bytes]:
-    """The trial's pictures: ``tsne.png`` always, ``embedding.png`` (raw axes) when D = 2."""
-    return judge_embedding(embedding, labels, class_names, title, seed)[0]
-
-
-def judge_embedding(
-    embedding: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
-    seed: int = 0,
-) -> tuple[dict[str, bytes], dict[str, float]]:
-    """The trial's end-of-trial judgement of its last evaluated embedding, t-SNE run once.
-
-    Returns the pictures (``tsne.png``; ``embedding.png`` when D = 2) and the structure
-    measures of ``trainables.structure`` on the embedding (``silhouette``,
-    ``line_likeness``) and on its t-SNE map (``tsne_silhouette``, ``tsne_line_likeness``).
-    """
-    from trainables.structure import structure_metrics
-
-    tsne = tsne_map(embedding, seed)
-    plots = {"tsne.png": scatter_png(tsne, labels, class_names, title)}
-    if embedding.shape[1] == 2:
-        plots["embedding.png"] = scatter_png(
-            embedding, labels, class_names, title, xlabel="embedding 1", ylabel="embedding 2"
-        )
-    measures = {**structure_metrics(embedding, labels), **structure_metrics(tsne, labels, "tsne_")}
-    return plots, measures

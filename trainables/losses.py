@@ -2,7 +2,7 @@
 
 Every loss here receives L2-normalised embeddings (the trial normalises them), so margins
 live on the unit hypersphere: Euclidean distances in [0, 2], cosine similarities in [-1, 1].
-What a loss consumes is its mode (``trainables.config.LOSS_SPECS``): pair losses take
+What a loss consumes is its mode (its row in ``trainables.dimensions.LOSSES``): pair losses take
 ``(x1, x2, target)`` with (B, D) embeddings and target (B,) in {+1, -1} (+1 similar);
 triplet losses take anchor, positive, negative (B, D); batch losses take all of a step's
 views ``z`` (N, D) and a label per view (N,), views sharing a label being positives of each
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from trainables.config import LOSS_SPECS
+from trainables.dimensions import LOSS, LOSS_HYPERPARAMETERS
 
 
 def lp_distance(a: Tensor, b: Tensor, p: float = 2.0, eps: float = 1e-6) -> Tensor:
@@ -140,29 +140,27 @@ class SupConLoss(nn.Module):
         return per_view.sum() / (count > 0).sum().clamp_min(1)
 
 
-# The registry: a loss's name -> its class, built with the hyperparameters its LossSpec lists.
-LOSSES: dict[str, type[nn.Module]] = {
+# The registry: a loss's name (its row in dimensions.LOSSES) -> its class, built with the
+# hyperparameters the row lists.
+LOSS_CLASSES: dict[str, type[nn.Module]] = {
     "cosine_embedding": CosineEmbeddingLoss,
     "contrastive": ContrastiveLoss,
     "triplet_margin": TripletMarginLoss,
     "ntxent": NTXentLoss,
     "supcon": SupConLoss,
 }
-HYPERPARAMETERS = tuple(sorted({h for spec in LOSS_SPECS.values() for h in spec.hyperparameters}))
-
-
 def build_loss(name: str, **hyperparameters: float) -> nn.Module:
     """The registered loss ``name``, built with those of ``hyperparameters`` it declares.
 
     ``hyperparameters`` are ``TrialConfig`` values (``margin``, ``p_norm``, ``temperature``);
-    the trial passes them all, each loss takes the ones its ``LossSpec`` lists (others are
+    the trial passes them all, each loss takes the ones its row lists (others are
     ignored).  A name outside every loss's hyperparameters is a ``TypeError``.
     """
-    if name not in LOSSES:
-        raise ValueError(f"loss={name!r} is not valid; choose one of {', '.join(LOSSES)}")
-    unknown = sorted(set(hyperparameters) - set(HYPERPARAMETERS))
+    if name not in LOSS_CLASSES:
+        raise ValueError(f"loss={name!r} is not valid; choose one of {', '.join(LOSS_CLASSES)}")
+    unknown = sorted(set(hyperparameters) - set(LOSS_HYPERPARAMETERS))
     if unknown:
         raise TypeError(f"unknown loss hyperparameter(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(HYPERPARAMETERS)}")
-    wanted = LOSS_SPECS[name].hyperparameters
-    return LOSSES[name](**{k: v for k, v in hyperparameters.items() if k in wanted})
+                        f"known: {', '.join(LOSS_HYPERPARAMETERS)}")
+    wanted = LOSS[name].hyperparameters
+    return LOSS_CLASSES[name](**{k: v for k, v in hyperparameters.items() if k in wanted})

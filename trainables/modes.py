@@ -1,11 +1,11 @@
 """Training modes: how one step's anchors become the views to encode and the loss's inputs.
 
-A mode (``TrialConfig.mode``; the losses it serves are ``config.LOSSES_BY_MODE``) is two
-functions.  ``sample`` turns the step's B anchors into a ``StepBatch``: the training
-indices of every view, grouped by role and encoded in one forward pass, with a label per
-view.  ``loss_inputs`` turns the (V, D) embeddings of those views into the positional
-arguments of the mode's losses.  The trial looks both up once; it never branches on a
-loss's name.
+A mode (``TrialConfig.mode``; its row in ``dimensions.MODES``, its losses the rows of
+``dimensions.LOSSES`` with that mode) is laid out by two functions.  ``sample`` turns the
+step's B anchors into a ``StepBatch``: the training indices of every view, grouped by role
+and encoded in one forward pass, with a label per view.  ``loss_inputs`` turns the (V, D)
+embeddings of those views into the positional arguments of the mode's losses.  The trial
+looks both up once; it never branches on a loss's name.
 
 =========  =====  ==========================================  ===============================
 mode       views  views, in this order                        loss inputs
@@ -28,6 +28,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
+from trainables.dimensions import MODE
 from trainables.miners import Triplets
 from trainables.sampling import ClassIndex, sample_pairs, sample_positives, sample_triplets
 
@@ -115,16 +116,21 @@ def mining_inputs(miner: Callable[[Tensor, Tensor, float, float], Triplets], mar
 
 
 @dataclass(frozen=True)
-class Mode:
-    """A training mode: views encoded per anchor, its sampler and its losses' inputs."""
+class Layout:
+    """How a mode lays out a step: its sampler and its losses' inputs."""
 
-    views_per_anchor: int
+    mode: str
     sample: Sampler
     loss_inputs: LossInputs
 
+    @property
+    def views_per_anchor(self) -> int:
+        return MODE[self.mode].views_per_anchor
 
-MODES: dict[str, Mode] = {
-    "pair": Mode(2, sample_pair_batch, pair_inputs),
-    "triplet": Mode(3, sample_triplet_batch, triplet_inputs),
-    "batch": Mode(2, sample_view_batch, batch_inputs),
+
+# The registry, one layout per row of ``dimensions.MODES``.
+LAYOUTS: dict[str, Layout] = {
+    "pair": Layout("pair", sample_pair_batch, pair_inputs),
+    "triplet": Layout("triplet", sample_triplet_batch, triplet_inputs),
+    "batch": Layout("batch", sample_view_batch, batch_inputs),
 }

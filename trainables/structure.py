@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from trainables.metrics import Structure
+
 
 def silhouette(points: np.ndarray, labels: np.ndarray, max_points: int = 5000,
                seed: int = 0) -> float:
@@ -47,7 +49,7 @@ def line_likeness(points: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(shares)) if shares else float("nan")
 
 
-def structure_metrics(points: np.ndarray, labels: np.ndarray, prefix: str = "") -> dict[str, float]:
-    """``{prefix}silhouette`` and ``{prefix}line_likeness`` of (N, d) points by class."""
-    return {f"{prefix}silhouette": silhouette(points, labels),
-            f"{prefix}line_likeness": line_likeness(points, labels)}
+def structure(points: np.ndarray, labels: np.ndarray) -> Structure:
+    """The structure measures of (N, d) points by class."""
+    return Structure(silhouette=silhouette(points, labels),
+                     line_likeness=line_likeness(points, labels))

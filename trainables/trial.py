@@ -1,13 +1,12 @@
 """One trial: train a siamese encoder on pairs, triplets or batches of views, judge it
-after every epoch.
+after every epoch.  Runs without Ray: ``run_trial(config, dataset, report=...)``.
 
-Runs without Ray: ``run_trial(config, dataset, report=...)``.  The order of events:
-build (seeded model, optimiser, class index; data to the device once) -> for each epoch:
-draw anchors, build the mode's views (``trainables.modes``) for a chunk of steps, augment
-the chunk's views in one batched call (``VIEWS_PER_CALL`` images: on a GPU a step's few
-hundred images would leave augmentation bound by kernel launches), then per step: encode,
-loss, step -> embed the fixed evaluation sample, probe, kNN and retrieval metrics ->
-``report(EpochReport)``.
+In reading order: ``build`` (seeded model, optimiser, schedule, class index; the data on
+the device once) -> for each epoch ``train_epoch`` (draw anchors; build the mode's views for
+a chunk of steps and augment them in one batched call, ``VIEWS_PER_CALL`` images, since on a
+GPU a step's few hundred images would leave augmentation bound by kernel launches; then per
+step encode, loss, step) -> ``judge`` (embed the fixed evaluation sample: probe, kNN,
+retrieval) -> ``report(EpochReport)``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,28 +28,13 @@ from trainables.data import Dataset
 from trainables.encoders import build_encoder
 from trainables.evaluate import knn_accuracy, probe_accuracy, retrieval_metrics
 from trainables.losses import build_loss
+from trainables.metrics import EpochMetrics
 from trainables.miners import MINERS
-from trainables.modes import MODES, mining_inputs
+from trainables.modes import LAYOUTS, Layout, mining_inputs
 from trainables.sampling import ClassIndex
 
 # Images converted and augmented per call: the views of several training steps at once.
 VIEWS_PER_CALL = 4096
-
-# The per-epoch metrics dict, documented once.  Every value is a float.
-METRIC_DOCS: dict[str, str] = {
-    "epoch": "epochs completed (1-based)",
-    "loss": "mean training loss over the epoch",
-    "knn_accuracy": "cosine kNN accuracy of test embeddings against the training sample",
-    "probe_accuracy": "test accuracy of a logistic-regression probe on the frozen embedding",
-    "precision_at_1": "share of test embeddings whose most cosine-similar training-sample "
-                      "embedding has their class (Musgrave et al. 2020)",
-    "map_at_r": "MAP@R of test embeddings retrieving the training sample by cosine similarity, "
-                "R = the query class's count there (Musgrave et al. 2020)",
-    "epoch_time_s": "wall time of the epoch's training steps, seconds",
-    "eval_time_s": "wall time of the epoch's evaluation (embedding, probe, kNN, retrieval), "
-                   "seconds",
-    "images_per_s": "training images encoded per second (views, not anchors)",
-}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -61,7 +45,7 @@ class NonFiniteLossError(FloatingPointError):
 class EpochReport:
     """What a trial reports after each epoch.
 
-    metrics: the flat dict documented in ``METRIC_DOCS``.
+    metrics: ``trainables.metrics.EpochMetrics`` as a flat dict of floats.
     embedding: (M, D) float32 L2-normalised test embeddings (M = tsne_samples), the last
         evaluated embedding that the t-SNE plot is drawn from.
     labels: (M,) their class labels.
@@ -86,17 +70,6 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _evaluation_indices(n: int, size: int, seed: int = 1234) -> Tensor:
-    """A fixed random subset of ``size`` indices out of ``n`` (all when size is 0 or >= n).
-
-    Independent of the trial's seed, so every trial is judged on the same images.
-    """
-    if size <= 0 or size >= n:
-        return torch.arange(n)
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(n, generator=g)[:size].sort().values
-
-
 class _Views:
     """Turns uint8 images into normalised float views: convert, augment, normalise."""
 
@@ -113,14 +86,32 @@ class _Views:
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
 
-@torch.no_grad()
-def embed(model: nn.Module, views: _Views, images: Tensor, batch: int = 1024) -> Tensor:
-    """L2-normalised embeddings (N, D) of un-augmented images (N, C, H, W) uint8."""
-    model.eval()
-    out = [F.normalize(model(views(images[i : i + batch], None)).float(), dim=1)
-           for i in range(0, len(images), batch)]
-    model.train()
-    return torch.cat(out)
+@dataclass
+class Training:
+    """Everything the epochs share, made once by ``build``."""
+
+    cfg: TrialConfig
+    data: Dataset  # on the device
+    device: torch.device
+    generator: torch.Generator
+    views: _Views
+    index: ClassIndex
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    layout: Layout
+    loss_inputs: Callable[..., tuple[Tensor, ...]]
+    anchors_per_epoch: int
+    steps_per_epoch: int
+    eval_train: Tensor  # fixed evaluation sample: training images (probe fit, kNN references)
+    eval_test: Tensor  # and test images (scored)
+    first_epoch: int = 1
+
+    def state(self, epoch: int) -> dict[str, Any]:
+        return {"epoch": epoch, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "generator": self.generator.get_state()}
 
 
 def run_trial(
@@ -138,11 +129,30 @@ def run_trial(
     when ``resume`` had already finished every epoch).  Raises ``NonFiniteLossError`` as
     soon as the loss stops being finite.
     """
-    device = pick_device(str(device) if device else None)
+    t = build(cfg, data, pick_device(str(device) if device else None), resume)
+    last: EpochReport | None = None
+    for epoch in range(t.first_epoch, cfg.epochs + 1):
+        loss, train_time = train_epoch(t, epoch)
+        start = time.perf_counter()
+        judged, test_emb, test_lab = judge(t)
+        eval_time = time.perf_counter() - start
+        views = t.steps_per_epoch * cfg.batch_size * t.layout.views_per_anchor
+        metrics = EpochMetrics(epoch=float(epoch), loss=loss, **judged, epoch_time_s=train_time,
+                               eval_time_s=eval_time, images_per_s=views / train_time)
+        tsne_count = min(cfg.tsne_samples, len(test_emb))
+        last = EpochReport(asdict(metrics), test_emb[:tsne_count].cpu().numpy(),
+                           test_lab[:tsne_count].cpu().numpy(), t.state(epoch))
+        if report is not None:
+            report(last)
+    return last
+
+
+def build(cfg: TrialConfig, data: Dataset, device: torch.device,
+          resume: dict[str, Any] | None = None) -> Training:
+    """Seed, move the data to the device, build the model, loss, optimiser and schedule,
+    fix the evaluation sample; restore a saved state when resuming."""
     torch.manual_seed(cfg.seed)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
-
-    # Build: statistics, data on the device once, the model, the optimiser.
     mean = torch.tensor(data.mean, device=device)
     std = torch.tensor(data.std, device=device)
     data = data.to(device)
@@ -154,99 +164,100 @@ def run_trial(
                          temperature=cfg.temperature)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_train = len(data.train_y)
-    anchors_per_epoch = min(cfg.train_subset or n_train, n_train)
-    steps_per_epoch = max(1, anchors_per_epoch // cfg.batch_size)
+    anchors = min(cfg.train_subset or n_train, n_train)
+    steps = max(1, anchors // cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=cfg.lr, total_steps=steps_per_epoch * cfg.epochs, pct_start=0.15
-    )
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-    eval_train = _evaluation_indices(n_train, cfg.eval_train).to(device)
-    eval_test = _evaluation_indices(len(data.test_y), cfg.eval_test).to(device)
-    tsne_count = min(cfg.tsne_samples, len(eval_test))
-    mode = MODES[cfg.mode]
+        optimizer, max_lr=cfg.lr, total_steps=steps * cfg.epochs, pct_start=0.15)
+    layout = LAYOUTS[cfg.mode]
     miner = MINERS.get(cfg.mining)  # None for "random": the sampled triplets as they are
-    loss_inputs = mode.loss_inputs if miner is None else mining_inputs(
-        miner, cfg.margin, cfg.p_norm)
-
-    first_epoch = 1
+    loss_inputs = layout.loss_inputs if miner is None else mining_inputs(miner, cfg.margin,
+                                                                         cfg.p_norm)
+    t = Training(cfg, data, device, generator, views, index, model, loss_fn, optimizer,
+                 scheduler, layout, loss_inputs, anchors, steps,
+                 evaluation_indices(n_train, cfg.eval_train).to(device),
+                 evaluation_indices(len(data.test_y), cfg.eval_test).to(device))
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         generator.set_state(resume["generator"].to(generator.get_state().device))
-        first_epoch = int(resume["epoch"]) + 1
-
-    last: EpochReport | None = None
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        # Train one epoch.
-        start = time.perf_counter()
-        order = torch.randperm(n_train, generator=generator, device=device)[:anchors_per_epoch]
-        loss_sum = torch.zeros((), device=device)
-        for step, batch, x in _chunked_views(order, steps_per_epoch, cfg, mode, data, index,
-                                             views, generator):
-            with autocast:
-                z = F.normalize(model(x).float(), dim=1)
-            loss = loss_fn(*loss_inputs(z, batch))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach()
-            if step % 25 == 0 or step == steps_per_epoch - 1:
-                _check_finite(loss_sum, epoch, step)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_time = time.perf_counter() - start
-
-        # Judge the epoch on the fixed evaluation sample.
-        start = time.perf_counter()
-        train_emb = embed(model, views, data.train_x[eval_train])
-        test_emb = embed(model, views, data.test_x[eval_test])
-        train_lab, test_lab = data.train_y[eval_train], data.test_y[eval_test]
-        knn = knn_accuracy(train_emb, train_lab, test_emb, test_lab, k=cfg.knn_k)
-        retrieval = retrieval_metrics(train_emb, train_lab, test_emb, test_lab)
-        probe = probe_accuracy(
-            train_emb.cpu().numpy(), train_lab.cpu().numpy(),
-            test_emb.cpu().numpy(), test_lab.cpu().numpy(), seed=cfg.seed,
-        )
-        eval_time = time.perf_counter() - start
-
-        metrics = {
-            "epoch": float(epoch),
-            "loss": float(loss_sum) / steps_per_epoch,
-            "knn_accuracy": knn,
-            "probe_accuracy": probe,
-            **retrieval,
-            "epoch_time_s": train_time,
-            "eval_time_s": eval_time,
-            "images_per_s": steps_per_epoch * cfg.batch_size * mode.views_per_anchor / train_time,
-        }
-        state = {"epoch": epoch, "model": model.state_dict(),
-                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "generator": generator.get_state()}
-        last = EpochReport(
-            metrics,
-            test_emb[:tsne_count].cpu().numpy(),
-            test_lab[:tsne_count].cpu().numpy(),
-            state,
-        )
-        if report is not None:
-            report(last)
-    return last
+        t.first_epoch = int(resume["epoch"]) + 1
+    return t
 
 
-def _chunked_views(order: Tensor, steps: int, cfg: TrialConfig, mode: Any, data: Dataset,
+def train_epoch(t: Training, epoch: int) -> tuple[float, float]:
+    """One epoch of training steps; (mean loss, wall seconds)."""
+    start = time.perf_counter()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=t.device.type == "cuda")
+    order = torch.randperm(len(t.data.train_y), generator=t.generator,
+                           device=t.device)[:t.anchors_per_epoch]
+    loss_sum = torch.zeros((), device=t.device)
+    for step, batch, x in _chunked_views(order, t.steps_per_epoch, t.cfg, t.layout, t.data,
+                                         t.index, t.views, t.generator):
+        with autocast:
+            z = F.normalize(t.model(x).float(), dim=1)
+        loss = t.loss_fn(*t.loss_inputs(z, batch))
+        t.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t.optimizer.step()
+        t.scheduler.step()
+        loss_sum += loss.detach()
+        if step % 25 == 0 or step == t.steps_per_epoch - 1:
+            _check_finite(loss_sum, epoch, step)
+    if t.device.type == "cuda":
+        torch.cuda.synchronize(t.device)
+    return float(loss_sum) / t.steps_per_epoch, time.perf_counter() - start
+
+
+def judge(t: Training) -> tuple[dict[str, float], Tensor, Tensor]:
+    """The epoch's judgement on the fixed evaluation sample: probe, kNN and retrieval
+    metrics (``EpochMetrics`` names), and the test embeddings with their labels."""
+    train_emb = embed(t.model, t.views, t.data.train_x[t.eval_train])
+    test_emb = embed(t.model, t.views, t.data.test_x[t.eval_test])
+    train_lab, test_lab = t.data.train_y[t.eval_train], t.data.test_y[t.eval_test]
+    judged = {
+        "knn_accuracy": knn_accuracy(train_emb, train_lab, test_emb, test_lab, k=t.cfg.knn_k),
+        **retrieval_metrics(train_emb, train_lab, test_emb, test_lab),
+        "probe_accuracy": probe_accuracy(train_emb.cpu().numpy(), train_lab.cpu().numpy(),
+                                         test_emb.cpu().numpy(), test_lab.cpu().numpy(),
+                                         seed=t.cfg.seed),
+    }
+    return judged, test_emb, test_lab
+
+
+@torch.no_grad()
+def embed(model: nn.Module, views: _Views, images: Tensor, batch: int = 1024) -> Tensor:
+    """L2-normalised embeddings (N, D) of un-augmented images (N, C, H, W) uint8."""
+    model.eval()
+    out = [F.normalize(model(views(images[i : i + batch], None)).float(), dim=1)
+           for i in range(0, len(images), batch)]
+    model.train()
+    return torch.cat(out)
+
+
+def evaluation_indices(n: int, size: int, seed: int = 1234) -> Tensor:
+    """A fixed random subset of ``size`` indices out of ``n`` (all when size is 0 or >= n).
+
+    Independent of the trial's seed, so every trial is judged on the same images.
+    """
+    if size <= 0 or size >= n:
+        return torch.arange(n)
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=g)[:size].sort().values
+
+
+def _chunked_views(order: Tensor, steps: int, cfg: TrialConfig, layout: Layout, data: Dataset,
                    index: ClassIndex, views: _Views,
                    generator: torch.Generator) -> Iterator[tuple[int, Any, Tensor]]:
     """(step, sampled batch, its augmented views) for each step of an epoch.
 
     Samples the batches of ``chunk`` steps, then converts and augments all their views in
     one call and hands them out step by step."""
-    chunk = max(1, VIEWS_PER_CALL // (cfg.batch_size * mode.views_per_anchor))
+    chunk = max(1, VIEWS_PER_CALL // (cfg.batch_size * layout.views_per_anchor))
     augmenting = generator if cfg.augmentation != "none" else None
     for first in range(0, steps, chunk):
-        batches = [mode.sample(order[s * cfg.batch_size : (s + 1) * cfg.batch_size],
-                               data.train_y, index, cfg.positives, generator)
+        batches = [layout.sample(order[s * cfg.batch_size : (s + 1) * cfg.batch_size],
+                                 data.train_y, index, cfg.positives, generator)
                    for s in range(first, min(first + chunk, steps))]
         images = data.train_x[torch.cat([b.indices for b in batches])]
         xs = views(images, augmenting).split([len(b.indices) for b in batches])

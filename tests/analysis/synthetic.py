@@ -1,4 +1,4 @@
-"""Synthetic MLflow experiments in the layout of ``study.tracking`` (written with
+"""Synthetic MLflow experiments in the layout of ``study.schema`` (written with
 ``MlflowClient``, no Ray, no training): for failed, running and too-small studies, and
 trials whose metric a known dimension drives."""
 
@@ -8,36 +8,33 @@ import json
 
 import numpy as np
 
-from study.objective import METRIC
-from study.space import AUG_STRENGTH_RANGE, BATCH_SIZES, EMBEDDING_DIMS, MARGIN_RANGE, SEARCHED
-from study.tracking import OUTCOME_TAG, PARENT_TAG, ROLE_TAG, TRIAL_ID_TAG
-from trainables.config import (
-    AUGMENTATION_CHOICES,
-    LOSSES_BY_MODE,
-    MINING_CHOICES,
-    MODE_CHOICES,
-    POSITIVES_CHOICES,
-    ConfigError,
-    TrialConfig,
-)
+from study.presets import GRID_AUGMENTATIONS
+from study.schema import OBJECTIVE, OUTCOME_TAG, PARENT_TAG, ROLE_TAG, TRIAL_ID_TAG
+from trainables.config import DIMENSIONS, SEARCHED, ConfigError, TrialConfig
+from trainables.dimensions import losses_of
+
+AUG_STRENGTH_RANGE = DIMENSIONS["aug_strength"].search
+MARGIN_RANGE = DIMENSIONS["margin"].search_per
+EMBEDDING_DIMS = DIMENSIONS["embedding_dim"].choices
+BATCH_SIZES = DIMENSIONS["batch_size"].choices
 
 
 def random_config(rng: np.random.Generator) -> TrialConfig:
     """A valid trial config with every searched dimension drawn at random (drawn again
     until ``TrialConfig`` accepts the combination)."""
     while True:
-        augmentation = str(rng.choice(AUGMENTATION_CHOICES))
-        mode = str(rng.choice(MODE_CHOICES))
-        loss = str(rng.choice(LOSSES_BY_MODE[mode]))
+        augmentation = str(rng.choice(DIMENSIONS["augmentation"].choices))
+        mode = str(rng.choice(DIMENSIONS["mode"].choices))
+        loss = str(rng.choice(losses_of(mode)))
         try:
             return TrialConfig(
                 augmentation=augmentation,
                 aug_strength=float(rng.uniform(*AUG_STRENGTH_RANGE)) if augmentation != "none"
                 else 1.0,
-                positives=str(rng.choice(POSITIVES_CHOICES)) if augmentation != "none"
+                positives=str(rng.choice(DIMENSIONS["positives"].choices)) if augmentation != "none"
                 else "class",
                 mode=mode, loss=loss, margin=float(rng.uniform(*MARGIN_RANGE.get(loss, (0.0, 1.0)))),
-                mining=str(rng.choice(MINING_CHOICES)) if mode == "triplet" else "random",
+                mining=str(rng.choice(DIMENSIONS["mining"].choices)) if mode == "triplet" else "random",
                 temperature=float(np.exp(rng.uniform(np.log(0.05), np.log(0.5)))),
                 embedding_dim=int(rng.choice(EMBEDDING_DIMS)),
                 lr=float(np.exp(rng.uniform(-8, -4.6))), batch_size=int(rng.choice(BATCH_SIZES)),
@@ -56,7 +53,7 @@ def synthetic_metric(cfg: TrialConfig, rng: np.random.Generator) -> float:
 
 def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
                           running: int = 0, seed: int = 0) -> str:
-    """An experiment in ``study.tracking``'s layout, without artifacts: one parent run and
+    """An experiment in ``study.schema``'s layout, without artifacts: one parent run and
     ``scored`` trials with two epochs of metrics (every third stopped early after one),
     ``failed`` trials with an error and no metric, ``running`` trials still open with one
     epoch. Returns the experiment id."""
@@ -70,7 +67,7 @@ def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
     parent_id = parent.info.run_id
     client.log_batch(parent_id, params=[
         Param("study_seed", str(seed)), Param("num_samples", str(scored + failed + running)),
-        Param("max_epochs", "2"), Param("dataset", "synthetic"), Param("metric", METRIC),
+        Param("max_epochs", "2"), Param("dataset", "synthetic"), Param("metric", OBJECTIVE),
         Param("searched", ",".join(d for d in SEARCHED if d != "encoder")),
         Param("pins", json.dumps({"encoder": "small_cnn"})), Param("fixed", "{}"),
     ])
@@ -93,7 +90,7 @@ def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
         metrics = []
         for epoch in range(1, epochs + 1):
             value = final - 0.03 * (epochs - epoch)
-            metrics += [Metric("epoch", epoch, 0, epoch), Metric(METRIC, value, 0, epoch),
+            metrics += [Metric("epoch", epoch, 0, epoch), Metric(OBJECTIVE, value, 0, epoch),
                         Metric("knn_accuracy", value - 0.05, 0, epoch),
                         Metric("loss", 0.5 / epoch, 0, epoch)]
         client.log_batch(run_id, metrics=metrics)
@@ -106,7 +103,7 @@ def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
 
 def write_synthetic_grid(uri: str, name: str, *, seeds: int = 3, dataset: str = "digits",
                          triplet_gain: float = 0.05, seed: int = 0) -> str:
-    """A ``--preset seed-grid`` experiment in ``study.tracking``'s layout, without artifacts:
+    """A ``--preset seed-grid`` experiment in ``study.schema``'s layout, without artifacts:
     augmentation x mode (original losses) x ``seeds``, every trial finished after 2 epochs,
     with probe accuracy, precision@1 and the structure measures; triplet trials score
     ``triplet_gain`` higher and have a higher silhouette, pair trials a higher line-likeness.
@@ -124,12 +121,12 @@ def write_synthetic_grid(uri: str, name: str, *, seeds: int = 3, dataset: str = 
     parent_id = parent.info.run_id
     client.log_batch(parent_id, params=[
         Param("study_seed", str(seed)), Param("num_samples", "1"), Param("max_epochs", "2"),
-        Param("dataset", dataset), Param("metric", METRIC), Param("searched", "augmentation,mode"),
+        Param("dataset", dataset), Param("metric", OBJECTIVE), Param("searched", "augmentation,mode"),
         Param("pins", "{}"), Param("fixed", "{}"), Param("preset", "seed-grid"),
         Param("grid_seeds", str(seeds)), Param("scheduler", "FIFO"),
     ])
     rng = np.random.default_rng(seed)
-    for aug in AUGMENTATION_CHOICES:
+    for aug in GRID_AUGMENTATIONS:
         for mode, (loss, margin) in ORIGINAL_LOSS.items():
             for i in range(seeds):
                 cfg = TrialConfig(**{**SEED_GRID_FIXED, "augmentation": aug, "mode": mode,
@@ -139,7 +136,7 @@ def write_synthetic_grid(uri: str, name: str, *, seeds: int = 3, dataset: str = 
                     PARENT_TAG: parent_id, ROLE_TAG: "trial", OUTCOME_TAG: "finished",
                     TRIAL_ID_TAG: f"{name[:4]}-{aug[:3]}-{mode[:3]}-{i}"})
                 triplet = mode == "triplet"
-                final = {METRIC: 0.85 + triplet_gain * triplet + rng.normal(0, 0.005),
+                final = {OBJECTIVE: 0.85 + triplet_gain * triplet + rng.normal(0, 0.005),
                          "precision_at_1": 0.8 + triplet_gain * triplet + rng.normal(0, 0.005),
                          "silhouette": 0.1 + 0.2 * triplet + rng.normal(0, 0.01),
                          "tsne_silhouette": 0.2 + 0.2 * triplet + rng.normal(0, 0.01),

@@ -13,9 +13,7 @@ import pytest
 from scipy import stats as sps
 
 from analysis.grid import (
-    AUGMENTATIONS,
     MIXED,
-    MODES,
     NO_DATA,
     NOT_SUPPORTED,
     SUPPORTED,
@@ -32,9 +30,11 @@ from analysis.grid import (
     representatives,
     structure_checks,
 )
-from analysis.load import STRUCTURE_METRICS, Study
+from analysis.load import Study
 from analysis.stats import paired_test, t_ci
-from study.objective import METRIC
+from study.presets import GRID_AUGMENTATIONS as AUGMENTATIONS
+from study.presets import GRID_MODES as MODES
+from study.schema import OBJECTIVE, STRUCTURE_METRICS
 from study.space import trial_seed
 
 Values = Callable[[str, str, int], dict[str, float]]
@@ -61,7 +61,7 @@ def grid(values: Values, *, experiment: str = "exp", dataset: str = "d", seeds: 
 
 
 def flat(value: float = 0.9) -> Values:
-    return lambda aug, mode, i: {METRIC: value, "precision_at_1": value}
+    return lambda aug, mode, i: {OBJECTIVE: value, "precision_at_1": value}
 
 
 def structure(sil_triplet: float, sil_pair: float, line_triplet: float,
@@ -69,7 +69,7 @@ def structure(sil_triplet: float, sil_pair: float, line_triplet: float,
     def values(aug: str, mode: str, i: int) -> dict[str, float]:
         sil = sil_triplet if mode == "triplet" else sil_pair
         line = line_triplet if mode == "triplet" else line_pair
-        return {METRIC: 0.9, "silhouette": sil, "tsne_silhouette": sil + 0.1,
+        return {OBJECTIVE: 0.9, "silhouette": sil, "tsne_silhouette": sil + 0.1,
                 "line_likeness": line, "tsne_line_likeness": line + 0.2}
     return values
 
@@ -107,14 +107,14 @@ def test_paired_test_uses_t_below_six_pairs_and_wilcoxon_from_six():
 
 # ---------------------------------------------------------------------------- tables
 def test_cell_stats_against_numpy():
-    frame = grid(lambda aug, mode, i: {METRIC: 0.8 + 0.05 * AUGMENTATIONS.index(aug)
+    frame = grid(lambda aug, mode, i: {OBJECTIVE: 0.8 + 0.05 * AUGMENTATIONS.index(aug)
                                        + 0.02 * (mode == "triplet") + 0.01 * i})
-    stats = cell_stats(frame, METRIC)
+    stats = cell_stats(frame, OBJECTIVE)
     assert list(zip(stats["augmentation"], stats["mode"], strict=True)) == [
         (a, m) for a in AUGMENTATIONS for m in MODES]
     for row in stats.itertuples():
         x = frame.loc[(frame["augmentation"] == row.augmentation)
-                      & (frame["mode"] == row.mode), METRIC].to_numpy()
+                      & (frame["mode"] == row.mode), OBJECTIVE].to_numpy()
         assert row.n == 5
         assert row.mean == pytest.approx(x.mean())
         assert row.sd == pytest.approx(x.std(ddof=1))
@@ -124,9 +124,9 @@ def test_cell_stats_against_numpy():
 
 def test_comparisons_pair_by_seed_and_holm():
     # triplet = pair + 0.03 for every seed, while the seeds differ a lot: only pairing sees it
-    frame = grid(lambda aug, mode, i: {METRIC: 0.7 + 0.05 * i + 0.03 * (mode == "triplet")},
+    frame = grid(lambda aug, mode, i: {OBJECTIVE: 0.7 + 0.05 * i + 0.03 * (mode == "triplet")},
                  noise=0.002)
-    table = comparisons(frame, "exp", METRIC)
+    table = comparisons(frame, "exp", OBJECTIVE)
     assert len(table) == 9
     mode_rows = table[table["kind"] == "mode"]
     assert list(mode_rows["within"]) == list(AUGMENTATIONS)
@@ -136,7 +136,7 @@ def test_comparisons_pair_by_seed_and_holm():
         assert row.clear
         pair = frame[(frame["augmentation"] == row.within) & (frame["mode"] == "pair")]
         trip = frame[(frame["augmentation"] == row.within) & (frame["mode"] == "triplet")]
-        diffs = (trip.set_index("seed_index")[METRIC] - pair.set_index("seed_index")[METRIC])
+        diffs = (trip.set_index("seed_index")[OBJECTIVE] - pair.set_index("seed_index")[OBJECTIVE])
         assert sorted(row.diffs) == pytest.approx(sorted(diffs.to_numpy()))
     aug_rows = table[table["kind"] == "augmentation"]
     assert {(r.a, r.b) for r in aug_rows.itertuples()} == {
@@ -149,11 +149,11 @@ def test_comparisons_pair_by_seed_and_holm():
 
 
 def test_representative_is_the_median_probe_seed():
-    frame = grid(lambda aug, mode, i: {METRIC: [0.5, 0.9, 0.7, 0.6, 0.8][i]}, noise=0.0)
+    frame = grid(lambda aug, mode, i: {OBJECTIVE: [0.5, 0.9, 0.7, 0.6, 0.8][i]}, noise=0.0)
     picks = representatives(frame, "exp")
     assert set(picks) == {(a, m) for a in AUGMENTATIONS for m in MODES}
     assert all(p["seed_index"] == 2 for p in picks.values())  # 0.7, the median of 5
-    even = grid(lambda aug, mode, i: {METRIC: [0.5, 0.9, 0.7, 0.6][i]}, seeds=4, noise=0.0)
+    even = grid(lambda aug, mode, i: {OBJECTIVE: [0.5, 0.9, 0.7, 0.6][i]}, seeds=4, noise=0.0)
     assert all(p["seed_index"] == 3 for p in representatives(even, "exp").values())  # 0.6
 
 
@@ -168,10 +168,10 @@ def _study(name: str, trials: pd.DataFrame, preset: str | None = "seed-grid",
 
 def test_grid_frame_numbers_seeds_by_the_study_seed():
     seeds = [trial_seed(4, 1), trial_seed(4, 0)]  # index 1 first: order must not matter
-    rows = [{"parent_run_id": "parent", "augmentation": a, "mode": m, "seed": s, METRIC: 0.9,
+    rows = [{"parent_run_id": "parent", "augmentation": a, "mode": m, "seed": s, OBJECTIVE: 0.9,
              "epochs": 2, "train_subset": 300, "eval_train": 300, "experiment": "g"}
             for a in AUGMENTATIONS for m in MODES for s in seeds]
-    rows.append({**rows[0], METRIC: np.nan})  # unscored trials are left out
+    rows.append({**rows[0], OBJECTIVE: np.nan})  # unscored trials are left out
     study = _study("g", pd.DataFrame(rows))
     assert is_seed_grid(study)
     assert not is_seed_grid(_study("s", pd.DataFrame(rows), preset="search"))
@@ -183,16 +183,6 @@ def test_grid_frame_numbers_seeds_by_the_study_seed():
     b = budget(study)
     assert (b.epochs, b.train_subset, b.seeds_per_cell, b.grid_seeds) == ((2,), (300,), (2, 2), 2)
     assert len(b.small()) == 3  # epochs, training subset and seeds all small
-
-
-def test_structure_metric_names_match_what_the_driver_logs():
-    # judge_embedding logs structure_metrics of the embedding and, prefixed, of its t-SNE map
-    # (the real grid's runs are checked for these names in test_grid_report)
-    from trainables.structure import structure_metrics
-
-    points, labels = np.random.default_rng(0).normal(size=(12, 3)), np.repeat(np.arange(3), 4)
-    names = {**structure_metrics(points, labels), **structure_metrics(points, labels, "tsne_")}
-    assert set(names) == set(STRUCTURE_METRICS)
 
 
 # ---------------------------------------------------------------------------- verdicts
@@ -224,7 +214,7 @@ def test_observation_3_mixed_and_no_data():
 
 
 def _accuracy(levels: dict[str, dict[str, float]]) -> Values:
-    return lambda aug, mode, i: {METRIC: levels[mode][aug]}
+    return lambda aug, mode, i: {OBJECTIVE: levels[mode][aug]}
 
 
 def test_observation_1_verdicts():
@@ -243,7 +233,7 @@ def test_observation_1_verdicts():
               "simclr": [0.01, -0.008, 0.006, -0.004, 0.006]}  # simclr +0.002 on average
 
     def flat_simclr(aug: str, mode: str, i: int) -> dict[str, float]:
-        return {METRIC: 0.9 + jitter[aug][i]}
+        return {OBJECTIVE: 0.9 + jitter[aug][i]}
 
     v = observation_1(grid(flat_simclr, noise=0.0), "exp")
     assert v.verdict == NOT_SUPPORTED, v.text
@@ -268,8 +258,8 @@ def test_observation_2_verdicts():
     assert v.verdict == NOT_SUPPORTED, v.text
     assert "Kendall's tau 1.00" in v.text and "both experiments use the dataset d" in v.text
     # the same ranking, only lower: the level changes, the picture does not
-    lower = same.assign(experiment="lower", **{METRIC: same[METRIC] - 0.2})
-    lower[METRIC] += np.random.default_rng(3).normal(0, 0.001, len(lower))
+    lower = same.assign(experiment="lower", **{OBJECTIVE: same[OBJECTIVE] - 0.2})
+    lower[OBJECTIVE] += np.random.default_rng(3).normal(0, 0.001, len(lower))
     v = observation_2(pd.concat([same.assign(experiment="one"), lower]), "one", "lower")
     assert v.verdict == MIXED and "in level" in v.text, v.text
 

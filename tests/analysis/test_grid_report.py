@@ -13,11 +13,10 @@ import pytest
 from PIL import Image
 
 from analysis.summarize import main
-from study.objective import METRIC
-from study.presets import ORIGINAL_LOSS
+from study.presets import GRID_AUGMENTATIONS, ORIGINAL_LOSS
+from study.schema import OBJECTIVE
 from tests.analysis.conftest import RealStudy
 from tests.analysis.synthetic import write_synthetic_grid
-from trainables.config import AUGMENTATION_CHOICES
 
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -56,13 +55,13 @@ def test_the_preset_runs_the_full_factorial(real_grid: RealStudy):
     assert parent.params["grid_seeds"] == "1" and parent.params["scheduler"] == "FIFO"
     cells = {(r.data.params["augmentation"], r.data.params["mode"], r.data.params["loss"])
              for r in trials}
-    assert cells == {(aug, mode, loss) for aug in AUGMENTATION_CHOICES
+    assert cells == {(aug, mode, loss) for aug in GRID_AUGMENTATIONS
                      for mode, (loss, _) in ORIGINAL_LOSS.items()}
     assert len({r.data.params["seed"] for r in trials}) == 1  # one seed, shared by all cells
     assert all(r.data.tags["outcome"] == "finished" for r in trials)
     for r in trials:  # the driver logged the structure measures at the end of each trial
         assert {"silhouette", "line_likeness", "tsne_silhouette", "tsne_line_likeness",
-                METRIC} <= set(r.data.metrics)
+                OBJECTIVE} <= set(r.data.metrics)
 
 
 def test_grid_report_sections(grid_report: Path):
@@ -84,19 +83,19 @@ def test_grid_report_sections(grid_report: Path):
 
 def test_accuracy_table_is_augmentation_by_mode(grid_report: Path):
     md = (grid_report / "report.md").read_text()
-    probe = _section(md, f"`{METRIC}`")
+    probe = _section(md, f"`{OBJECTIVE}`")
     assert "| augmentation | pair | triplet |" in probe
-    for aug in AUGMENTATION_CHOICES:
+    for aug in GRID_AUGMENTATIONS:
         assert re.search(rf"^\| {aug} \| [0-9.]+ \(n=1, no CI\) \| [0-9.]+ \(n=1, no CI\) \|$",
                          probe, flags=re.MULTILINE), probe
     assert "| augmentation | pair | triplet |" in _section(md, "`precision_at_1`")
     cells = pd.read_csv(grid_report / "grid_accuracy.csv")
     trials = pd.read_csv(grid_report / "trials.csv")
-    probe_cells = cells[cells["metric"] == METRIC]
+    probe_cells = cells[cells["metric"] == OBJECTIVE]
     assert len(probe_cells) == 6 and (probe_cells["n"] == 1).all()
     for row in probe_cells.itertuples():
         value = trials.loc[(trials["augmentation"] == row.augmentation)
-                           & (trials["mode"] == row.mode), METRIC]
+                           & (trials["mode"] == row.mode), OBJECTIVE]
         assert row.mean == pytest.approx(value.iloc[0])
     # one seed: the comparisons show single differences and no test, and say why
     assert "With 1 seed per cell no test is possible" in md

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.importance import MIN_TRIALS, param_importance, scopes, study_importance
-from study.objective import METRIC
+from study.schema import OBJECTIVE
 from tests.analysis.synthetic import random_config, synthetic_metric
 
 PLAIN = ("augmentation", "mode", "embedding_dim", "lr", "batch_size")
@@ -18,7 +18,7 @@ def _trials(n: int, seed: int = 0) -> pd.DataFrame:
     rows = []
     for _ in range(n):
         cfg = random_config(rng)
-        rows.append({**cfg.to_dict(), METRIC: synthetic_metric(cfg, rng)})
+        rows.append({**cfg.to_dict(), OBJECTIVE: synthetic_metric(cfg, rng)})
     frame = pd.DataFrame(rows)
     frame["embedding_dim"] = frame["embedding_dim"].astype("Int64")  # as analysis.load types it
     return frame
@@ -37,9 +37,9 @@ def test_too_few_trials_or_nothing_to_explain_gives_a_note():
     few = param_importance(_trials(MIN_TRIALS - 1), PLAIN)
     assert few.importances == {}
     assert few.note == f"not enough trials: n={MIN_TRIALS - 1} scored (needs {MIN_TRIALS})"
-    flat = _trials(10).assign(**{METRIC: 0.5})
+    flat = _trials(10).assign(**{OBJECTIVE: 0.5})
     assert "same" in param_importance(flat, PLAIN).note
-    unscored = _trials(10).assign(**{METRIC: np.nan})
+    unscored = _trials(10).assign(**{OBJECTIVE: np.nan})
     assert param_importance(unscored, PLAIN).note.startswith("not enough trials: n=0")
 
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from analysis.summarize import main
-from study.objective import METRIC
+from study.schema import OBJECTIVE
 from tests.analysis.conftest import REAL_EXPERIMENT, RealStudy
 from tests.analysis.synthetic import write_synthetic_study
 
@@ -63,9 +63,9 @@ def test_report_has_every_section(real_report: Path):
 def test_csv_tables_parse(real_report: Path):
     board = pd.read_csv(real_report / "leaderboard.csv")
     assert len(board) == 4
-    assert {"rank", "trial_id", METRIC, "knn_accuracy", "epochs_run", "outcome",
+    assert {"rank", "trial_id", OBJECTIVE, "knn_accuracy", "epochs_run", "outcome",
             "augmentation", "mode", "loss", "lr", "run_id"} <= set(board.columns)
-    assert board[METRIC].is_monotonic_decreasing
+    assert board[OBJECTIVE].is_monotonic_decreasing
     counts = pd.read_csv(real_report / "counts.csv")
     assert list(counts.columns) == ["outcome", "trials"]
     for path in real_report.glob("dim_*.csv"):

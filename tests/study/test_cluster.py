@@ -35,6 +35,7 @@ from study.cluster import (
     parse_mounts,
     storage_problem,
 )
+from study.schema import EPOCH_METRICS
 from study.spec import UsageError, parse_args
 from tests.study.helpers import (
     ROOT,
@@ -45,7 +46,6 @@ from tests.study.helpers import (
     run_cli,
     study_runs,
 )
-from trainables.trial import METRIC_DOCS
 
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 DEPLOY = ROOT / "deploy"
@@ -185,7 +185,7 @@ def test_study_runs_on_both_nodes_and_mlflow_server_has_everything(cluster, tmp_
         for trial_id, rows in received.items():
             run = by_trial[trial_id]
             assert run.data.tags["outcome"] == "finished" and run.info.status == "FINISHED"
-            for key in METRIC_DOCS:
+            for key in EPOCH_METRICS:
                 history = {m.step: m.value
                            for m in client.get_metric_history(run.info.run_id, key)}
                 assert history == {int(row["epoch"]): pytest.approx(row[key]) for row in rows}

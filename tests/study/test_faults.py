@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from study.run import main
+from study.schema import EPOCH_METRICS
 from tests.study.helpers import ROOT, ray_results, run_cli, study_runs
 from trainables.config import TrialConfig
-from trainables.trial import METRIC_DOCS
 
 CONFIG_KEYS = {f.name for f in dataclasses.fields(TrialConfig)}
 
@@ -118,7 +118,7 @@ def test_diverging_and_killed_trials_fail_alone(tmp_path: Path) -> None:
     received = ray_results(tmp_path / "ray_results", "faults")
     assert received
     for trial_id, rows in received.items():
-        for key in METRIC_DOCS:
+        for key in EPOCH_METRICS:
             logged = {m.step: m.value for m in
                       client.get_metric_history(by_trial[trial_id].info.run_id, key)}
             assert logged == {int(r["epoch"]): pytest.approx(r[key]) for r in rows}

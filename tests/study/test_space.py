@@ -5,8 +5,13 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from study.space import MARGIN_RANGE, SEARCHED, TEMPERATURE_RANGE, SearchSpace, trial_config, trial_seed
-from trainables.config import LOSS_SPECS, LOSSES_BY_MODE, ConfigError, TrialConfig
+from study.space import SearchSpace, optuna_name, trial_config, trial_seed
+from trainables.config import DIMENSIONS, SEARCHED, ConfigError, TrialConfig
+from trainables.dimensions import LOSS as LOSS_SPECS
+from trainables.dimensions import losses_of
+
+MARGIN_RANGE = DIMENSIONS["margin"].search_per
+TEMPERATURE_RANGE = DIMENSIONS["temperature"].search
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -28,7 +33,7 @@ def test_every_proposal_is_valid_and_conditional() -> None:
                     ("triplet", "triplet_margin"), ("batch", "ntxent"), ("batch", "supcon")}
     default = TrialConfig()
     for c in configs:
-        assert c.loss in LOSSES_BY_MODE[c.mode]
+        assert c.loss in losses_of(c.mode)
         assert c.positives in LOSS_SPECS[c.loss].positives
         if "margin" in LOSS_SPECS[c.loss].hyperparameters:
             low, high = MARGIN_RANGE[c.loss]
@@ -63,7 +68,8 @@ def test_pinned_instance_positives_need_an_augmentation() -> None:
 
 
 def test_contradicting_pins_fail_with_the_key() -> None:
-    with pytest.raises(ConfigError, match="loss='triplet_margin' is not defined for mode='pair'"):
+    with pytest.raises(ConfigError, match="mode='pair', loss='triplet_margin' cannot go together: "
+                                          "loss='triplet_margin' needs mode='triplet'"):
         _draw(SearchSpace(pins={"mode": "pair", "loss": "triplet_margin"}), 1)
 
 
@@ -75,7 +81,15 @@ def test_same_study_seed_same_proposals() -> None:
 
 def test_trial_config_rejects_contradicting_names() -> None:
     with pytest.raises(ValueError, match="given twice"):
-        trial_config({"loss@pair": "contrastive", "loss": "cosine_embedding"})
+        trial_config({"loss | mode=pair": "contrastive", "loss": "cosine_embedding"})
+
+
+def test_optuna_names_split_by_what_decides_the_distribution() -> None:
+    values = {"mode": "pair", "loss": "contrastive", "augmentation": "rotation"}
+    assert optuna_name("loss", values) == "loss | mode=pair"
+    assert optuna_name("margin", values) == "margin | loss=contrastive"
+    assert optuna_name("aug_strength", values) == "aug_strength | augmentation=rotation"
+    assert optuna_name("lr", values) == "lr"
 
 
 def test_mining_only_with_triplets() -> None:
@@ -103,8 +117,9 @@ def test_temperature_is_searched_only_for_its_losses() -> None:
         config = trial_config({**trial.params, **constants})
         names = set(trial.params)
         uses = LOSS_SPECS[config.loss].hyperparameters
-        assert (f"temperature@{config.loss}" in names) == ("temperature" in uses)
-        assert (f"margin@{config.loss}" in names) == ("margin" in uses)
+        values = config.to_dict()
+        assert (optuna_name("temperature", values) in names) == ("temperature" in uses)
+        assert (optuna_name("margin", values) in names) == ("margin" in uses)
     assert "temperature" in SEARCHED
 
 
@@ -134,14 +149,19 @@ def test_pinned_positives_choose_the_batch_loss() -> None:
 
 @pytest.mark.parametrize("pins,message", [
     ({"loss": "ntxent", "positives": "class"},
-     "loss='ntxent' is defined for positives='instance' only.*or use loss='supcon'"),
+     "loss='ntxent', positives='class' cannot go together: loss='ntxent' needs "
+     "positives='instance'"),
     ({"loss": "supcon", "positives": "instance"},
-     "loss='supcon' is defined for positives='class' only.*or use loss='ntxent'"),
+     "loss='supcon', positives='instance' cannot go together: loss='supcon' needs "
+     "positives='class'"),
     ({"loss": "ntxent", "augmentation": "none"},
-     "set positives='instance' with augmentation rotation or simclr"),
+     "loss='ntxent', augmentation='none' cannot go together: loss='ntxent' needs "
+     "positives='instance'; augmentation='none' needs positives='class'"),
     ({"loss": "ntxent", "augmentation": "none", "positives": "instance"},
-     "positives='instance' with augmentation='none'"),
-    ({"loss": "supcon", "mining": "hard"}, "mining='hard' needs mode='triplet'"),
+     "loss='ntxent', augmentation='none' cannot go together"),
+    ({"loss": "supcon", "mining": "hard"},
+     "loss='supcon', mining='hard' cannot go together: loss='supcon' needs mode='batch', "
+     "mining='random'; mining='hard' needs mode='triplet', loss='triplet_margin'"),
 ])
 def test_contradicting_batch_pins_fail_with_the_fix(pins: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

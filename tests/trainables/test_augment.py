@@ -11,18 +11,16 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from trainables.augment import (
-    AUGMENTATIONS,
+from trainables.augment import RECIPES, augment, rotation, simclr
+from trainables.dimensions import AUGMENTATIONS
+from trainables.image_ops import (
     _affine_grid,
     affine_warp,
-    augment,
     color_jitter,
     gaussian_blur,
     gaussian_kernel_size,
     resized_crop,
-    rotation,
     sample_crop_boxes,
-    simclr,
 )
 
 SHAPES = {1: (16, 1, 28, 28), 3: (16, 3, 32, 32)}
@@ -50,10 +48,10 @@ def _blob(size: int = 28, sigma: float = 3.0) -> torch.Tensor:
 
 
 def test_registry_keys() -> None:
-    assert set(AUGMENTATIONS) == {"none", "rotation", "simclr"}
+    assert set(RECIPES) == {row.name for row in AUGMENTATIONS} == {"none", "rotation", "simclr"}
 
 
-@pytest.mark.parametrize("kind", sorted(AUGMENTATIONS))
+@pytest.mark.parametrize("kind", sorted(RECIPES))
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("strength", [0.5, 1.0, 2.0])
 def test_shape_dtype_range(kind: str, channels: int, strength: float) -> None:
@@ -110,7 +108,7 @@ def test_bad_kind_names_value_and_choices() -> None:
 
 
 @pytest.mark.parametrize("strength", [0.0, -1.0, 2.5, float("nan"), float("inf")])
-@pytest.mark.parametrize("kind", sorted(AUGMENTATIONS))
+@pytest.mark.parametrize("kind", sorted(RECIPES))
 def test_bad_strength_names_value(strength: float, kind: str) -> None:
     with pytest.raises(ValueError, match=re.escape(repr(strength))):
         augment(_images(1), kind, strength, _gen())
@@ -377,7 +375,7 @@ def test_simclr_changes_more_with_strength() -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("kind", sorted(AUGMENTATIONS))
+@pytest.mark.parametrize("kind", sorted(RECIPES))
 def test_cuda_same_device_and_seeded(kind: str) -> None:
     x = _images(3).cuda()
     g1 = torch.Generator(device="cuda").manual_seed(3)

@@ -28,8 +28,9 @@ def test_integral_floats_become_ints() -> None:
         ({"embedding_dim": 3.5}, "embedding_dim=3.5 must be a whole number"),
         ({"lr": "fast"}, "lr='fast' must be a number"),
         ({"lr": 0}, r"lr=0.0 is out of range"),
-        ({"positives": "instance"}, "augmentation='none' makes both views identical"),
-        ({"mode": "pair", "loss": "cosine_embedding", "margin": 1.5}, "margin=1.5 is out of range"),
+        ({"positives": "instance"}, "positives='instance' needs augmentation≠'none'"),
+        ({"mode": "pair", "loss": "cosine_embedding", "margin": 1.5},
+         r"margin=1.5 is out of range for loss='cosine_embedding'.*\[0.0, 1.0\]"),
         ({"encoder": "vit"}, "encoder='vit'.*small_cnn, resnet18"),
         ({"mode": "batch"}, "loss='triplet_margin' is not defined for mode='batch'.*ntxent, supcon"),
         ({"mode": "triplet", "loss": "supcon"}, "loss='supcon' is not defined for mode='triplet'"),
@@ -44,7 +45,7 @@ def test_integral_floats_become_ints() -> None:
          "loss='supcon' is defined for positives='class' only, not positives='instance'; "
          "set positives='class', or use loss='ntxent' for positives='instance'"),
         ({"mode": "batch", "loss": "ntxent", "positives": "instance"},
-         "positives='instance' with augmentation='none' makes both views identical"),
+         "positives='instance' needs augmentation≠'none'.*use positives='class'"),
         ({"mode": "batch", "loss": "supcon", "mining": "hard"}, "mining='hard' needs mode='triplet'"),
         ({"mode": "batch", "loss": "supcon", "temperature": 0},
          r"temperature=0.0 is out of range.*\(0.0, 1.0\]"),
@@ -83,9 +84,22 @@ def test_batch_losses_with_their_positives_are_valid(values: dict) -> None:
     assert parse_value("loss", "ntxent") == "ntxent" and parse_value("mode", "batch") == "batch"
 
 
-def test_losses_by_mode_is_derived_from_the_specs() -> None:
-    from trainables.config import LOSS_SPECS, LOSSES_BY_MODE, MODE_CHOICES
+def test_losses_of_each_mode_come_from_the_loss_rows() -> None:
+    from trainables.config import DIMENSIONS
+    from trainables.dimensions import LOSSES, losses_of
 
-    assert LOSSES_BY_MODE == {"pair": ("cosine_embedding", "contrastive"),
-                              "triplet": ("triplet_margin",), "batch": ("ntxent", "supcon")}
-    assert all(spec.mode in MODE_CHOICES for spec in LOSS_SPECS.values())
+    assert {m: losses_of(m) for m in DIMENSIONS["mode"].choices} == {
+        "pair": ("cosine_embedding", "contrastive"), "triplet": ("triplet_margin",),
+        "batch": ("ntxent", "supcon")}
+    assert all(row.mode in DIMENSIONS["mode"].choices for row in LOSSES)
+
+
+def test_applied_leaves_out_what_does_not_apply() -> None:
+    ntxent = TrialConfig.from_dict({"mode": "batch", "loss": "ntxent", "positives": "instance",
+                                    "augmentation": "rotation"})
+    assert {"temperature", "aug_strength", "positives"} <= set(ntxent.applied())
+    assert not {"margin", "mining", "p_norm"} & set(ntxent.applied())
+    plain = TrialConfig()  # triplet, no augmentation
+    assert {"margin", "mining", "p_norm", "width"} <= set(plain.applied())
+    assert not {"temperature", "aug_strength", "positives"} & set(plain.applied())
+    assert "width" not in TrialConfig(encoder="resnet18").applied()

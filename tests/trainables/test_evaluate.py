@@ -12,7 +12,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from trainables.evaluate import embedding_plots, knn_accuracy, probe_accuracy, retrieval_metrics
+from trainables.evaluate import knn_accuracy, probe_accuracy, retrieval_metrics
+from trainables.metrics import STRUCTURE_METRICS
+from trainables.pictures import judge_embedding
 
 
 def _blobs(n: int, seed: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
@@ -56,9 +58,10 @@ def test_plots_are_pngs(dim: int) -> None:
     from PIL import Image
 
     x, y = _blobs(120, 5, 0.5)
-    plots = embedding_plots(x[:, :dim], y, ["a", "b", "c", "d"], title="test plot")
-    assert set(plots) == ({"tsne.png", "embedding.png"} if dim == 2 else {"tsne.png"})
-    for png in plots.values():
+    pictures = judge_embedding(x[:, :dim], y, ["a", "b", "c", "d"], title="test plot")
+    assert (pictures.raw is not None) == (dim == 2)
+    assert set(pictures.measures) == set(STRUCTURE_METRICS)
+    for png in (pictures.tsne, pictures.raw or pictures.tsne):
         img = Image.open(io.BytesIO(png))
         img.load()
         assert img.format == "PNG" and img.size[0] > 300

@@ -186,13 +186,13 @@ def test_batch_losses_are_finite_in_degenerate_batches(name: str) -> None:
     assert float(loss_fn(_unit(6, 4, 17), torch.arange(6))) == 0.0
 
 
-def test_registry_matches_the_loss_specs() -> None:
-    from trainables.config import LOSS_SPECS
-    from trainables.losses import LOSSES
+def test_every_loss_row_has_a_class_built_with_its_hyperparameters() -> None:
+    from trainables.dimensions import LOSS
+    from trainables.losses import LOSS_CLASSES
 
-    assert set(LOSSES) == set(LOSS_SPECS)
+    assert set(LOSS_CLASSES) == set(LOSS)
     values = {"margin": 0.3, "p_norm": 1.0, "temperature": 0.2}
-    for name, spec in LOSS_SPECS.items():
+    for name, spec in LOSS.items():
         loss_fn = build_loss(name, **values)  # each takes what it declares, ignores the rest
         for key in spec.hyperparameters:
             attribute = "p" if key == "p_norm" else key

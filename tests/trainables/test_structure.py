@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainables.structure import line_likeness, silhouette, structure_metrics
+from trainables.structure import line_likeness, silhouette, structure
 
 
 def test_tight_clusters_have_high_silhouette_and_round_shape() -> None:
@@ -40,11 +40,10 @@ def test_hand_computed_values() -> None:
     assert silhouette(points, labels) == pytest.approx(silhouette_samples(points, labels).mean())
 
 
-def test_overlapping_classes_score_near_zero_and_prefix() -> None:
+def test_overlapping_classes_score_near_zero() -> None:
     rng = np.random.default_rng(2)
     points = rng.normal(size=(300, 4))
     labels = rng.integers(0, 3, 300)
-    values = structure_metrics(points, labels, prefix="tsne_")
-    assert set(values) == {"tsne_silhouette", "tsne_line_likeness"}
-    assert abs(values["tsne_silhouette"]) < 0.1
-    assert 0.25 <= values["tsne_line_likeness"] < 0.5  # 4-D isotropic: near 1/4, noise above
+    values = structure(points, labels)
+    assert abs(values.silhouette) < 0.1
+    assert 0.25 <= values.line_likeness < 0.5  # 4-D isotropic: near 1/4, noise above

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from trainables.config import TrialConfig
-from trainables.trial import METRIC_DOCS, EpochReport, run_trial
+from trainables.metrics import EPOCH_METRICS
+from trainables.trial import EpochReport, run_trial
 
 SMALL = {"eval_train": 1400, "tsne_samples": 200, "batch_size": 64, "lr": 3e-3}
 
@@ -36,7 +37,7 @@ def test_trial_learns_digits(digits, values: dict) -> None:
     cfg = TrialConfig.from_dict({**SMALL, **values})
     last = run_trial(cfg, digits, device="cpu", report=reports.append)
     assert [r.metrics["epoch"] for r in reports] == [1.0, 2.0]
-    assert set(last.metrics) == set(METRIC_DOCS)
+    assert set(last.metrics) == set(EPOCH_METRICS)
     assert all(isinstance(v, float) and np.isfinite(v) for v in last.metrics.values())
     # chance is 0.1; instance positives learn without labels, so expect less of them
     floor = 0.5 if values.get("positives") == "instance" else 0.8
@@ -89,12 +90,12 @@ def test_chunked_views_give_each_step_its_own_batch(digits, augmentation, monkey
     """Views are built for several steps per call; each step must still get exactly the views
     of its own sampled batch, every step once, across an uneven last chunk."""
     from trainables import trial
-    from trainables.modes import MODES
+    from trainables.modes import LAYOUTS
     from trainables.sampling import ClassIndex
 
     monkeypatch.setattr(trial, "VIEWS_PER_CALL", 3 * 16 * 4)  # 4 steps of 16 triplets a call
     cfg = TrialConfig.from_dict({"batch_size": 16, "augmentation": augmentation})
-    mode, index = MODES["triplet"], ClassIndex.build(digits.train_y, digits.num_classes)
+    mode, index = LAYOUTS["triplet"], ClassIndex.build(digits.train_y, digits.num_classes)
     views = trial._Views(cfg, torch.tensor(digits.mean), torch.tensor(digits.std))
     order = torch.randperm(len(digits.train_y), generator=torch.Generator().manual_seed(1))
     steps = 10  # chunks of 4, 4, 2

@@ -1,4 +1,4 @@
-"""The thin Ray adapter around ``trainables.run_trial``.
+"""The thin Ray adapter around ``trainables.trial.run_trial``: the function Tune runs.
 
 Each epoch it reports the flat metrics dict to Tune together with a checkpoint holding the
 last evaluated embedding (``embedding.npz``), from which the driver draws the t-SNE plot,
@@ -11,18 +11,17 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from study.schema import EMBEDDING_FILE, STATE_FILE, Placement
 from study.space import trial_config
 from trainables.data import Dataset
 from trainables.trial import EpochReport, run_trial
-
-EMBEDDING_FILE = "embedding.npz"
-STATE_FILE = "state.pt"
 
 
 def train_trial(config: dict[str, Any], data: Dataset) -> None:
@@ -36,15 +35,15 @@ def train_trial(config: dict[str, Any], data: Dataset) -> None:
     if threads > 0:
         torch.set_num_threads(threads)
     assigned = ray.get_runtime_context().get_assigned_resources()
-    placement = {
-        "node": platform.node(),
-        "node_ip": ray.util.get_node_ip_address(),
-        "node_id": ray.get_runtime_context().get_node_id(),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "gpu_fraction": float(assigned.get("GPU", 0.0)),
-        "cpus": float(assigned.get("CPU", 0.0)),
-        "torch_threads": torch.get_num_threads(),
-    }
+    placement = asdict(Placement(
+        node=platform.node(),
+        node_ip=ray.util.get_node_ip_address(),
+        node_id=ray.get_runtime_context().get_node_id(),
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        gpu_fraction=float(assigned.get("GPU", 0.0)),
+        cpus=float(assigned.get("CPU", 0.0)),
+        torch_threads=torch.get_num_threads(),
+    ))
 
     def report(epoch: EpochReport) -> None:
         with tempfile.TemporaryDirectory() as folder:

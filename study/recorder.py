@@ -18,7 +18,6 @@ from the study and its counts, restorable with ``mlflow runs restore``).
 from __future__ import annotations
 
 import logging
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,57 +28,52 @@ from typing import Any
 import numpy as np
 from ray import tune
 
+from study.schema import (
+    EMBEDDING_FILE,
+    EMBEDDING_PLOT,
+    EPOCH_METRICS,
+    ERROR_FILE,
+    ERROR_TAG,
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    LOST,
+    LOST_REASON_TAG,
+    OPEN_OUTCOMES,
+    OUTCOME_TAG,
+    OUTCOMES,
+    PARENT_TAG,
+    PLACEMENT_TAGS,
+    ROLE_TAG,
+    ROLE_TRIAL,
+    RUN_STATUS,
+    RUNNING,
+    STOPPED_EARLY,
+    TRIAL_ID_TAG,
+    TSNE_PLOT,
+    TSNE_TIME,
+)
 from study.space import trial_config
-from study.trainable import EMBEDDING_FILE
-from trainables.evaluate import judge_embedding
-from trainables.trial import METRIC_DOCS
+from trainables.pictures import judge_embedding
 
 log = logging.getLogger(__name__)
-
-PARENT_TAG = "mlflow.parentRunId"
-TRIAL_ID_TAG = "trial_id"
-OUTCOME_TAG = "outcome"  # running | finished | stopped_early | failed | interrupted | lost
-ROLE_TAG = "study.role"  # parent | trial
-RAY_PATH_TAG = "ray_experiment_path"
-PLACEMENT_KEYS = ("node", "node_ip", "node_id", "device_name", "gpu_fraction", "cpus",
-                  "torch_threads")
-OUTCOMES = ("finished", "stopped_early", "failed", "interrupted")
-
-
-def default_tracking_uri(workdir: Path | None = None) -> str:
-    """SQLite store at an absolute path in the working directory (``mlflow ui`` there finds
-    it by ``--backend-store-uri``)."""
-    return f"sqlite:///{(workdir or Path.cwd()).absolute() / 'mlflow.db'}"
-
-
-def code_version() -> str:
-    """The git commit of the code (with ``-dirty`` for uncommitted changes), or 'unknown'."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return commit + ("-dirty" if dirty.strip() else "")
 
 
 def outcome_of(status: str, last_result: dict[str, Any] | None, max_epochs: int) -> str:
     """A trial's outcome from Ray's status and its last result."""
     if status == "ERROR":
-        return "failed"
+        return FAILED
     if status != "TERMINATED":
-        return "interrupted"
+        return INTERRUPTED
     epochs = int((last_result or {}).get("epoch", 0))
-    return "finished" if epochs >= max_epochs else "stopped_early"
+    return FINISHED if epochs >= max_epochs else STOPPED_EARLY
 
 
 class MLflowRecorder(tune.Callback):
     """A Tune callback that records each trial as a child run of the study's parent run.
 
     on start: find (resumed trial) or create the child run, log every config value as a param.
-    on each result: log the metrics of ``METRIC_DOCS`` at step = epoch, once per epoch.
+    on each result: log the metrics of ``EPOCH_METRICS`` at step = epoch, once per epoch.
     on completion (finished or stopped by the scheduler): draw the t-SNE plot of the last
     evaluated embedding (from the trial's checkpoint), tag the outcome, close the run.
     on error: tag ``failed``, store the error text, close the run as FAILED.
@@ -150,7 +144,7 @@ class MLflowRecorder(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
-                     "failed", error_text(trial))
+                     FAILED, error_text(trial))
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self.flush()
@@ -175,14 +169,14 @@ class MLflowRecorder(tune.Callback):
             history = self.client.get_metric_history(run_id, "epoch")
             self._logged_steps[run_id] = {m.step for m in history}
             if found[0].info.status != "RUNNING" and found[0].data.tags.get(OUTCOME_TAG) in (
-                    "interrupted", "running"):
+                    OPEN_OUTCOMES):
                 self.client.update_run(run_id, "RUNNING")
-                self.client.set_tag(run_id, OUTCOME_TAG, "running")
+                self.client.set_tag(run_id, OUTCOME_TAG, RUNNING)
         else:
             run = self.client.create_run(
                 self.experiment_id, run_name=f"trial-{trial_id}",
                 tags={PARENT_TAG: self.parent_run_id, TRIAL_ID_TAG: trial_id,
-                      ROLE_TAG: "trial", OUTCOME_TAG: "running"},
+                      ROLE_TAG: ROLE_TRIAL, OUTCOME_TAG: RUNNING},
             )
             run_id = run.info.run_id
             self._log_params(run_id, params)
@@ -210,9 +204,9 @@ class MLflowRecorder(tune.Callback):
             logged.add(step)
             timestamp = int(float(result.get("timestamp") or time.time()) * 1000)
             metrics += [Metric(key, float(result[key]), timestamp, step)
-                        for key in METRIC_DOCS if key in result]
+                        for key in EPOCH_METRICS if key in result]
             if step == 1:
-                tags = {k: str(result[k]) for k in PLACEMENT_KEYS if k in result}
+                tags = {k: str(result[k]) for k in PLACEMENT_TAGS if k in result}
                 for key, value in tags.items():
                     self.client.set_tag(run_id, key, value)
         for start in range(0, len(metrics), 900):  # MLflow takes at most 1000 per batch
@@ -222,14 +216,13 @@ class MLflowRecorder(tune.Callback):
                    error: str | None) -> None:
         """Plot the last evaluated embedding, tag the outcome, close the run."""
         run_id = self.ensure_run(trial_id, config)
-        if checkpoint is not None and outcome != "interrupted":
+        if checkpoint is not None and outcome != INTERRUPTED:
             self._log_plots(run_id, trial_id, config, checkpoint)
         if error is not None:
-            self.client.set_tag(run_id, "error", error.strip().splitlines()[-1][:5000])
-            self.client.log_text(run_id, error, "error.txt")
+            self.client.set_tag(run_id, ERROR_TAG, error.strip().splitlines()[-1][:5000])
+            self.client.log_text(run_id, error, ERROR_FILE)
         self.client.set_tag(run_id, OUTCOME_TAG, outcome)
-        status = {"failed": "FAILED", "interrupted": "KILLED"}.get(outcome, "FINISHED")
-        self.client.set_terminated(run_id, status)
+        self.client.set_terminated(run_id, RUN_STATUS.get(outcome, "FINISHED"))
 
     def _log_plots(self, run_id: str, trial_id: str, config: dict[str, Any],
                    checkpoint: Any) -> None:
@@ -239,9 +232,11 @@ class MLflowRecorder(tune.Callback):
         title = (f"trial {trial_id}: {cfg.mode}/{cfg.loss}, aug={cfg.augmentation}, "
                  f"positives={cfg.positives}, D={cfg.embedding_dim}, margin={cfg.margin:.3g}")
         start = time.perf_counter()
-        plots, measures = judge_embedding(embedding, labels, self.class_names, title,
-                                          seed=cfg.seed)
-        measures["tsne_time_s"] = time.perf_counter() - start
+        pictures = judge_embedding(embedding, labels, self.class_names, title, seed=cfg.seed)
+        measures = {**pictures.measures, TSNE_TIME: time.perf_counter() - start}
+        plots = {TSNE_PLOT: pictures.tsne}
+        if pictures.raw is not None:
+            plots[EMBEDDING_PLOT] = pictures.raw
         from mlflow.entities import Metric
 
         step = max(self._logged_steps.get(run_id, set()) or {0})
@@ -282,13 +277,13 @@ class MLflowRecorder(tune.Callback):
     def retire_lost(self, known_trial_ids: set[str]) -> list[str]:
         """Retire the unended child runs of trials Ray's saved state does not hold."""
         lost = [r for r in self._trial_runs() if r.data.tags.get(TRIAL_ID_TAG) not in known_trial_ids
-                and r.data.tags.get(OUTCOME_TAG) in ("running", "interrupted")]
+                and r.data.tags.get(OUTCOME_TAG) in OPEN_OUTCOMES]
         for run in lost:
             run_id = run.info.run_id
-            self.client.set_tag(run_id, OUTCOME_TAG, "lost")
-            self.client.set_tag(run_id, "lost_reason", "the driver was killed before Ray saved "
+            self.client.set_tag(run_id, OUTCOME_TAG, LOST)
+            self.client.set_tag(run_id, LOST_REASON_TAG, "the driver was killed before Ray saved "
                                 "this trial; the resumed study ran its slot again as a new trial")
-            self.client.set_terminated(run_id, "KILLED")
+            self.client.set_terminated(run_id, RUN_STATUS[LOST])
             self.client.delete_run(run_id)
             self._runs = {t: r for t, r in self._runs.items() if r != run_id}
         if lost:
@@ -298,14 +293,13 @@ class MLflowRecorder(tune.Callback):
 
     def _finish_if_open(self, trial: Any, config: dict[str, Any], outcome: str) -> None:
         run = self.client.get_run(self.ensure_run(trial.trial_id, config))
-        if run.data.tags.get(OUTCOME_TAG) in ("running", "interrupted") or (
-                run.info.status == "RUNNING"):
-            error = error_text(trial) if outcome == "failed" else None
+        if run.data.tags.get(OUTCOME_TAG) in OPEN_OUTCOMES or run.info.status == "RUNNING":
+            error = error_text(trial) if outcome == FAILED else None
             self.finish_run(trial.trial_id, config, trial.checkpoint, outcome, error)
 
     def outcome_counts(self) -> dict[str, int]:
         """Child runs of the parent run by outcome, as MLflow holds them."""
-        outcomes = [r.data.tags.get(OUTCOME_TAG, "running") for r in self._trial_runs()]
+        outcomes = [r.data.tags.get(OUTCOME_TAG, RUNNING) for r in self._trial_runs()]
         return {o: outcomes.count(o) for o in OUTCOMES}
 
     def _trial_runs(self) -> list:

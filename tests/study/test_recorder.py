@@ -7,7 +7,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from study.tracking import PARENT_TAG, TRIAL_ID_TAG, MLflowRecorder
+from study.recorder import MLflowRecorder
+from study.schema import PARENT_TAG, TRIAL_ID_TAG
 from trainables.config import TrialConfig
 
 CONFIG = {"mode": "triplet", "loss": "triplet_margin", "seed": 5, "embedding_dim": 8}

@@ -1,0 +1,103 @@
+"""What a study records in MLflow, defined once.
+
+The writers (``study.parent``, ``study.recorder``, ``study.ray_trial``) and the reader
+(``analysis.load``) import these names.  Standard library only (the metric names come from
+``trainables.metrics``, itself standard library only), so reading a study never imports
+Ray or torch.
+
+Layout: one experiment per study name; one parent run per study (``ROLE_TAG`` =
+``ROLE_PARENT``, ``PARENT_PARAMS``, ``PARENT_METRICS``), one child run per trial
+(``PARENT_TAG`` = the parent's id, ``ROLE_TAG`` = ``ROLE_TRIAL``, ``TRIAL_ID_TAG``,
+``OUTCOME_TAG``, the ``TrialConfig`` fields as params, ``EPOCH_METRICS`` at step = epoch,
+``END_METRICS`` and the ``TSNE_PLOT`` artifact at the end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from trainables.metrics import END_METRICS, EPOCH_METRICS, STRUCTURE_METRICS, TSNE_TIME
+
+__all__ = ["END_METRICS", "EPOCH_METRICS", "STRUCTURE_METRICS", "TSNE_TIME"]
+
+# ------------------------------------------------------------------ the objective
+OBJECTIVE = "probe_accuracy"  # what the searcher optimises and the scheduler reads
+OBJECTIVE_MODE = "max"
+TIME_ATTR = "training_iteration"  # Tune's per-report counter: one report per epoch
+
+# ------------------------------------------------------------------ tags
+PARENT_TAG = "mlflow.parentRunId"
+SOURCE_TAG = "mlflow.source.name"
+ROLE_TAG = "study.role"
+ROLE_PARENT, ROLE_TRIAL = "parent", "trial"
+TRIAL_ID_TAG = "trial_id"
+OUTCOME_TAG = "outcome"
+ERROR_TAG = "error"  # a failed trial's last error line (the whole text: ERROR_FILE)
+LOST_REASON_TAG = "lost_reason"
+RAY_PATH_TAG = "ray_experiment_path"
+CODE_VERSION_TAG = "code_version"
+COMMAND_TAG = "command"
+DATASET_TAG = "dataset"
+PRESET_TAG = "preset"
+RESUMED_TAG_PREFIX = "resumed_"  # + unix time: the command of each resume
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a trial ran: reported with every epoch, set as tags of its run."""
+
+    node: str  # host name
+    node_ip: str
+    node_id: str  # Ray's node id
+    device_name: str  # the GPU's name, or "cpu"
+    gpu_fraction: float
+    cpus: float
+    torch_threads: int
+
+
+PLACEMENT_TAGS = tuple(f.name for f in fields(Placement))
+
+# ------------------------------------------------------------------ outcomes
+RUNNING = "running"
+FINISHED = "finished"
+STOPPED_EARLY = "stopped_early"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+LOST = "lost"  # a trial Ray never saved before its driver died: retired and soft-deleted
+OUTCOMES = (FINISHED, STOPPED_EARLY, FAILED, INTERRUPTED)  # counted per study
+OPEN_OUTCOMES = (RUNNING, INTERRUPTED)  # a run that a resume may continue
+RUN_STATUS = {FAILED: "FAILED", INTERRUPTED: "KILLED", LOST: "KILLED"}  # else FINISHED
+
+# ------------------------------------------------------------------ the parent run
+PARENT_PARAMS: dict[str, str] = {
+    "study_seed": "the study seed: Optuna's sampler and every trial's torch seed",
+    "num_samples": "trials the study runs",
+    "max_epochs": "epochs of a trial the scheduler never stops",
+    "dataset": "dataset name or arrays folder",
+    "data_dir": "torchvision's root folder",
+    "metric": "the objective",
+    "preset": "search, or a fixed grid (seed-grid)",
+    "searched": "the dimensions the study varies",
+    "pins": "dimensions fixed with --set (JSON)",
+    "fixed": "the budget every trial shares (JSON)",
+    "encoders": "the encoder choices",
+    "scheduler": "ASHA or FIFO",
+    "grace_period": "ASHA: epochs before a trial can be stopped (search only)",
+    "reduction_factor": "ASHA: keep the top 1/factor at each rung (search only)",
+    "grid_seeds": "seeds per grid cell (seed-grid only)",
+    "gpus_per_trial": "GPU fraction per trial",
+    "cpus_per_trial": "CPU cores per trial",
+    "cluster_cpus": "CPUs of the Ray cluster",
+    "cluster_gpus": "GPUs of the Ray cluster",
+}
+PARENT_METRICS: dict[str, str] = {f"trials_{o}": f"trials that ended {o.replace('_', ' ')}"
+                                  for o in OUTCOMES}
+
+# ------------------------------------------------------------------ files
+TSNE_PLOT = "tsne.png"  # every trial: t-SNE map of its last evaluated embedding
+EMBEDDING_PLOT = "embedding.png"  # trials with a 2-D embedding: the raw axes
+ERROR_FILE = "error.txt"  # a failed trial's error and traceback
+REPORT_DIR = "report"  # analysis.summarize's files, in the parent run
+# A trial's checkpoint (Ray's storage): its last evaluated embedding and training state.
+EMBEDDING_FILE = "embedding.npz"
+STATE_FILE = "state.pt"

@@ -1,0 +1,37 @@
+"""Where a study's MLflow records live: the one place a tracking URI is resolved and an
+SQLite store's path read from it.  Standard library only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SQLITE_PREFIX = "sqlite:///"
+DEFAULT_FILE = "mlflow.db"
+
+
+def resolve_tracking_uri(given: str | None = None, workdir: Path | None = None) -> str:
+    """``given`` (``--tracking-uri``), else ``$MLFLOW_TRACKING_URI``, else an SQLite store
+    at an absolute path in the working directory (``mlflow ui`` there finds it by
+    ``--backend-store-uri``)."""
+    if given:
+        return given
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"{SQLITE_PREFIX}{(workdir or Path.cwd()).absolute() / DEFAULT_FILE}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file of an ``sqlite:///PATH`` URI (``sqlite:////abs/x.db`` -> ``/abs/x.db``),
+    None for other stores and for SQLite in memory."""
+    if not uri.startswith(SQLITE_PREFIX):
+        return None
+    path = uri[len(SQLITE_PREFIX):]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def missing_sqlite_store(uri: str) -> Path | None:
+    """For an SQLite URI whose file does not exist, that path (opening it would create an
+    empty store); else None."""
+    path = sqlite_path(uri)
+    return path if path is not None and not path.is_file() else None

@@ -1,0 +1,69 @@
+"""Ray Tune's side of a study: per-trial resources, the trainable, a new or restored Tuner,
+and the best result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from study.presets import Plan
+from study.schema import OBJECTIVE, OBJECTIVE_MODE
+from study.space import SearchSpace
+from study.spec import StudySpec
+from trainables.data import Dataset
+
+
+def resources(spec: StudySpec, gpus: int, space: SearchSpace) -> dict[str, float]:
+    """Per-trial resources: a GPU fraction by encoder size when GPUs exist, else CPU cores."""
+    gpu = spec.gpus_per_trial
+    if gpu is None:
+        big = "resnet18" in space.encoders or space.pins.get("encoder") == "resnet18"
+        gpu = 0.0 if gpus == 0 else (0.5 if big else 0.25)
+    return {"cpu": spec.cpus_per_trial, "gpu": gpu}
+
+
+def trainable(data: Dataset, per_trial: dict[str, float]) -> Any:
+    """``study.ray_trial.train_trial`` with the dataset in Ray's object store and its
+    resources."""
+    from ray import tune
+
+    from study.ray_trial import train_trial
+
+    return tune.with_resources(tune.with_parameters(train_trial, data=data), per_trial)
+
+
+def new(plan: Plan, trainable: Any, recorder: Any, experiment_path: str) -> Any:
+    """A Tuner that runs ``plan`` and keeps Ray's state at ``experiment_path``."""
+    from ray import tune
+
+    storage, _, name = experiment_path.rpartition("/")
+    return tune.Tuner(
+        trainable,
+        param_space=plan.param_space,
+        tune_config=tune.TuneConfig(
+            metric=OBJECTIVE, mode=OBJECTIVE_MODE, num_samples=plan.num_samples,
+            search_alg=plan.searcher, reuse_actors=True, scheduler=plan.scheduler,
+        ),
+        run_config=tune.RunConfig(
+            name=name, storage_path=storage, callbacks=[recorder], verbose=1,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+
+
+def restored(experiment_path: str, trainable: Any) -> Any:
+    """The Tuner of an interrupted study: finished trials stay, unfinished ones continue."""
+    from ray import tune
+
+    return tune.Tuner.restore(experiment_path, trainable=trainable, resume_unfinished=True,
+                              resume_errored=False)
+
+
+def best(results: Any) -> Any:
+    """The result with the best objective at any epoch of any trial, or None."""
+    try:
+        result = results.get_best_result(metric=OBJECTIVE, mode=OBJECTIVE_MODE, scope="all")
+    except RuntimeError:
+        return None
+    return result if result is not None and result.metrics and OBJECTIVE in result.metrics \
+        else None
