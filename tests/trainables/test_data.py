@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +150,80 @@ def test_bad_labels_refused(tmp_path: Path, y: np.ndarray, needles: tuple[str, .
     with pytest.raises(DataError) as err:
         load_dataset(str(folder))
     _one_line(err, "train.npz", *needles)
+
+
+def test_object_labels_refused(tmp_path: Path) -> None:
+    y = np.array([0, 1] * 6, dtype=object)  # np.savez pickles object arrays
+    folder = _folder(tmp_path, y)
+    with pytest.raises(DataError) as err:
+        load_dataset(str(folder))
+    _one_line(err, "train.npz", "dtype object")
+
+
+def _npz(path: Path, members: dict[str, tuple[dict, bytes]]) -> None:
+    """A .npz written by hand: each member a .npy header (any claim) and the given bytes."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, (header, payload) in members.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array_header_1_0(buf, header)
+            zf.writestr(name, buf.getvalue() + payload)
+
+
+def _header(shape: tuple[int, ...], descr: str) -> dict:
+    return {"descr": descr, "shape": shape, "fortran_order": False}
+
+
+def test_forged_header_refused_before_allocation(tmp_path: Path) -> None:
+    import tracemalloc
+
+    _folder(tmp_path, np.arange(12) % 3)
+    y = np.zeros(10, np.int64)
+    _npz(tmp_path / "train.npz", {
+        "x.npy": (_header((10**11, 28, 28), "|u1"), bytes(64)),  # 78 TB claimed, 64 bytes held
+        "y.npy": (_header((10,), "<i8"), y.tobytes()),
+    })
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as err:
+            load_dataset(str(tmp_path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    _one_line(err, "train.npz", "x.npy", "(100000000000, 28, 28)", "holds 64 bytes", "numpy.savez")
+
+
+def test_bad_header_dtype_refused_before_reading(tmp_path: Path) -> None:
+    _folder(tmp_path, np.arange(12) % 3)
+    _npz(tmp_path / "test.npz", {
+        "x.npy": (_header((12, 8, 8), "|u1"), bytes(12 * 64)),
+        "y.npy": (_header((12,), "<f4"), bytes(48)),
+    })
+    with pytest.raises(DataError) as err:
+        load_dataset(str(tmp_path))
+    _one_line(err, "test.npz", "dtype float32", "expected (N,) integers")
+
+
+def test_dataset_above_the_memory_cap_refused(tmp_path: Path, monkeypatch) -> None:
+    from trainables import data as data_module
+
+    monkeypatch.setattr(data_module, "MAX_DATASET_BYTES", 1000)
+    _folder(tmp_path, np.arange(12) % 3)  # 2 x (12 x 64 + 12 x 8) bytes = 1.7 KiB
+    with pytest.raises(DataError) as err:
+        load_dataset(str(tmp_path))
+    _one_line(err, "decode to 1.7 KiB", "limit of 1000 bytes", "MAX_DATASET_BYTES")
+
+
+def test_not_a_zip_and_missing_member(tmp_path: Path) -> None:
+    _folder(tmp_path, np.arange(12) % 3)
+    (tmp_path / "train.npz").write_bytes(b"not a zip archive at all")
+    with pytest.raises(DataError) as err:
+        load_dataset(str(tmp_path))
+    _one_line(err, "train.npz", "cannot be read as .npz")
+    _npz(tmp_path / "train.npz", {"x.npy": (_header((12, 8, 8), "|u1"), bytes(12 * 64))})
+    with pytest.raises(DataError) as err:
+        load_dataset(str(tmp_path))
+    _one_line(err, "array(s) y missing; found x")
 
 
 @pytest.mark.parametrize(
