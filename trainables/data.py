@@ -3,24 +3,21 @@
 A dataset is named either by a built-in name (``mnist``, ``fashion-mnist``, ``cifar10``,
 ``cifar100`` through torchvision from a data directory; ``digits`` from scikit-learn, offline)
 or by a folder holding ``train.npz`` and ``test.npz`` arrays (``x`` uint8 (N, H, W) or
-(N, H, W, C), ``y`` integer labels).  Every failure is a ``DataError`` with one line that
-names the problem and the fix.
+(N, H, W, C), ``y`` integer labels), read by ``trainables.arrays``.  This module holds the
+``Dataset`` record, the checks every dataset passes (``check_arrays`` on dtypes and shapes,
+``from_arrays`` on labels and split sizes), the built-in loaders and ``load_dataset``.  Every
+failure is a ``DataError`` with one line that names the problem and the fix.
 
 Whatever the files hold, memory grows with the data only: an arrays folder is checked on its
-.npy headers before any array is read (``load_arrays``), and labels of every dataset are
-remapped to 0..K-1 with K bounded by the number of images (``_from_arrays``).
+.npy headers before any array is read (``trainables.arrays.load_arrays``), and labels of
+every dataset are remapped to 0..K-1 with K bounded by the number of images (``from_arrays``).
 """
 
 from __future__ import annotations
 
-import math
-import zipfile
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -37,7 +34,7 @@ class Dataset:
 
     Labels are 0..K-1 with K = ``num_classes`` = ``len(classes)``; every class has at least
     one training image, K is at most half the training images, and every test label occurs
-    in training (``_from_arrays`` guarantees it), so ``max label + 1 == K``.
+    in training (``from_arrays`` guarantees it), so ``max label + 1 == K``.
 
     ``mean`` and ``std`` are per-channel statistics of the training images in [0, 1] units,
     used to normalise the encoder's input.
@@ -81,17 +78,10 @@ class Dataset:
         )
 
 
-# The most bytes the four arrays of an arrays folder (x and y of train and test) may decode
-# to, checked on their .npy headers before any array is read.  16 GiB is 90 times CIFAR-10
-# and more than ImageNet at 64x64 pixels (15 GiB); the driver holds the dataset in memory,
-# Ray's object store holds a copy, and every trial copies it onto its device, so a larger
-# dataset would not run here anyway.  Raise it for a machine with the memory to match.
-MAX_DATASET_BYTES = 16 * 2**30
-
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
 
-def _from_arrays(
+def from_arrays(
     name: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
     classes: tuple[str, ...] | None = None, *, where: tuple[str, str] | None = None,
 ) -> Dataset:
@@ -117,7 +107,7 @@ def _from_arrays(
     """
     where = where or (f"{name} train", f"{name} test")
     for place, (x, y) in zip(where, (train, test), strict=True):
-        _check_arrays(place, x.shape, x.dtype, y.shape, y.dtype)
+        check_arrays(place, x.shape, x.dtype, y.shape, y.dtype)
     train_shape, test_shape = _chw(train[0].shape), _chw(test[0].shape)
     if train_shape != test_shape:
         raise DataError(
@@ -128,7 +118,7 @@ def _from_arrays(
     unseen = np.setdiff1d(_label_values(where[1], test[1]), values)
     if len(unseen):
         raise DataError(
-            f"{where[1]}: label(s) {_some(unseen)} never occur in the training labels; the "
+            f"{where[1]}: label(s) {abbreviated(unseen)} never occur in the training labels; the "
             "probe and the kNN cannot predict a class they never saw: drop those test images "
             "or add training images of those classes"
         )
@@ -156,7 +146,7 @@ def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return (1, *shape[1:]) if len(shape) == 3 else (shape[3], shape[1], shape[2])
 
 
-def _check_arrays(
+def check_arrays(
     where: str, x_shape: tuple[int, ...], x_dtype: np.dtype, y_shape: tuple[int, ...],
     y_dtype: np.dtype,
 ) -> None:
@@ -241,132 +231,10 @@ def _check_sizes(where: tuple[str, str], counts: np.ndarray, n_test: int) -> Non
         )
 
 
-def _some(values: Sequence[object] | np.ndarray, limit: int = 5) -> str:
+def abbreviated(values: Sequence[object] | np.ndarray, limit: int = 5) -> str:
     """The first ``limit`` values, comma-separated, and how many more (keeps errors short)."""
     shown = ", ".join(str(v) for v in values[:limit])
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
-
-
-def _size(n: int) -> str:
-    """A byte count for people: ``78.4 TiB``, ``12.0 MiB``, ``300 bytes``."""
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:,.1f} {unit}"
-    return f"{n} bytes"
-
-
-@dataclass(frozen=True)
-class _Member:
-    """One array of a .npz archive as its header declares it."""
-
-    name: str  # the zip member, ``x.npy``
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    nbytes: int  # what the array decodes to, from the header
-
-
-def _npz_headers(path: Path) -> dict[str, _Member]:
-    """The headers of ``x`` and ``y`` in a .npz, read without reading the arrays.
-
-    Refuses a member whose header declares more bytes than the member holds (a forged or
-    truncated file: ``np.load`` would allocate the declared size first).
-    """
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        members = {}
-        for key in ("x", "y"):
-            member = f"{key}.npy" if f"{key}.npy" in names else key
-            if member not in names:
-                continue
-            with zf.open(member) as f:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-                else:
-                    raise DataError(
-                        f"{path}: {member} is .npy format {version[0]}.{version[1]}, which is "
-                        "only used for structured arrays; save x and y with numpy.savez"
-                    )
-                held = zf.getinfo(member).file_size - f.tell()
-            if any(n < 0 for n in shape):
-                raise DataError(f"{path}: {member} declares shape {shape}; dimensions must be 0 or more")
-            nbytes = math.prod(shape) * dtype.itemsize
-            if nbytes > held:
-                raise DataError(
-                    f"{path}: {member} declares shape {shape} {dtype} ({_size(nbytes)}) but holds "
-                    f"{_size(held)}; the file is truncated or its header is wrong: write it again "
-                    "with numpy.savez"
-                )
-            members[key] = _Member(member, shape, dtype, nbytes)
-    missing = {"x", "y"} - set(members)
-    if missing:
-        found = [n.removesuffix(".npy") for n in names]
-        raise DataError(
-            f"{path}: array(s) {', '.join(sorted(missing))} missing; found "
-            f"{_some(found) or 'none'}; expected x and y"
-        )
-    return members
-
-
-def _npz_arrays(path: Path, members: dict[str, _Member]) -> tuple[np.ndarray, np.ndarray]:
-    """``x`` and ``y`` of a .npz whose headers were checked (no pickles, as ``np.load``)."""
-    with zipfile.ZipFile(path) as zf:
-        arrays = []
-        for key in ("x", "y"):
-            with zf.open(members[key].name) as f:
-                arrays.append(np.lib.format.read_array(f, allow_pickle=False))
-    return arrays[0], arrays[1]
-
-
-def load_arrays(folder: str | Path) -> Dataset:
-    """A folder with ``train.npz`` and ``test.npz``, each holding ``x`` and ``y``.
-
-    Checked before any array is read, from the .npy headers inside the archives: dtypes,
-    shapes, that each array holds the bytes its header declares, and that the four arrays
-    decode to at most ``MAX_DATASET_BYTES``.  Memory then grows with the data only.
-    """
-    folder = Path(folder)
-    paths = []
-    headers = []
-    for split in ("train", "test"):
-        path = folder / f"{split}.npz"
-        if not path.is_file():
-            raise DataError(
-                f"arrays dataset {folder}: {path.name} is missing; the folder needs train.npz "
-                "and test.npz with arrays x (uint8) and y (labels)"
-            )
-        members = _read(path, _npz_headers)
-        x, y = members["x"], members["y"]
-        _check_arrays(str(path), x.shape, x.dtype, y.shape, y.dtype)
-        paths.append(path)
-        headers.append(members)
-    total = sum(m.nbytes for members in headers for m in members.values())
-    if total > MAX_DATASET_BYTES:
-        raise DataError(
-            f"arrays dataset {folder}: x and y of both splits decode to {_size(total)}, above "
-            f"the limit of {_size(MAX_DATASET_BYTES)} (trainables.data.MAX_DATASET_BYTES); use "
-            "a subset of the images, or raise the limit on a machine with the memory"
-        )
-    train, test = (_read(p, partial(_npz_arrays, members=m))
-                   for p, m in zip(paths, headers, strict=True))
-    return _from_arrays(folder.name, train, test, where=(str(paths[0]), str(paths[1])))
-
-
-_T = TypeVar("_T")
-
-
-def _read(path: Path, read: Callable[[Path], _T]) -> _T:
-    """``read(path)``, with every way a file can fail to be a .npz as one ``DataError`` line."""
-    try:
-        return read(path)
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError,
-            zipfile.BadZipFile, zlib.error) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path}: cannot be read as .npz ({reason})") from None
 
 
 def load_digits() -> Dataset:
@@ -382,7 +250,7 @@ def load_digits() -> Dataset:
     x = (x.clamp(0, 1) * 255).round().to(torch.uint8)[:, 0].numpy()
     y = bunch.target.astype(np.int64)
     classes = tuple(str(i) for i in range(10))
-    return _from_arrays("digits", (x[:1400], y[:1400]), (x[1400:], y[1400:]), classes)
+    return from_arrays("digits", (x[:1400], y[:1400]), (x[1400:], y[1400:]), classes)
 
 
 def _torchvision_loader(cls_name: str, files: str) -> Callable[[Path, bool], Dataset]:
@@ -408,7 +276,7 @@ def _torchvision_loader(cls_name: str, files: str) -> Callable[[Path, bool], Dat
                 f"{cls_name} could not be downloaded into {data_dir} ({err.__class__.__name__}: "
                 f"{err}); copy {files} there, or point --data-dir at a folder that has them"
             ) from None
-        return _from_arrays(cls_name.lower(), splits[0], splits[1], tuple(ds.classes))
+        return from_arrays(cls_name.lower(), splits[0], splits[1], tuple(ds.classes))
 
     return load
 
@@ -437,6 +305,8 @@ def load_dataset(name: str, data_dir: str | Path = "data", *, download: bool = T
         return BUILTIN[name](data_dir, download)
     path = Path(name).expanduser()
     if path.is_dir():
+        from trainables.arrays import load_arrays  # here: trainables.arrays imports this module
+
         return load_arrays(path)
     raise DataError(
         f"unknown dataset {name!r}: use one of {', '.join(BUILTIN)} or a folder holding "

@@ -205,9 +205,9 @@ def test_bad_header_dtype_refused_before_reading(tmp_path: Path) -> None:
 
 
 def test_dataset_above_the_memory_cap_refused(tmp_path: Path, monkeypatch) -> None:
-    from trainables import data as data_module
+    from trainables import arrays
 
-    monkeypatch.setattr(data_module, "MAX_DATASET_BYTES", 1000)
+    monkeypatch.setattr(arrays, "MAX_DATASET_BYTES", 1000)
     _folder(tmp_path, np.arange(12) % 3)  # 2 x (12 x 64 + 12 x 8) bytes = 1.7 KiB
     with pytest.raises(DataError) as err:
         load_dataset(str(tmp_path))
