@@ -3,13 +3,19 @@
 A dataset is named either by a built-in name (``mnist``, ``fashion-mnist``, ``cifar10``,
 ``cifar100`` through torchvision from a data directory; ``digits`` from scikit-learn, offline)
 or by a folder holding ``train.npz`` and ``test.npz`` arrays (``x`` uint8 (N, H, W) or
-(N, H, W, C), ``y`` integer labels).  Every failure is a ``DataError`` with one line that
-names the problem and the fix.
+(N, H, W, C), ``y`` integer labels), read by ``trainables.arrays``.  This module holds the
+``Dataset`` record, the checks every dataset passes (``check_arrays`` on dtypes and shapes,
+``from_arrays`` on labels and split sizes), the built-in loaders and ``load_dataset``.  Every
+failure is a ``DataError`` with one line that names the problem and the fix.
+
+Whatever the files hold, memory grows with the data only: an arrays folder is checked on its
+.npy headers before any array is read (``trainables.arrays.load_arrays``), and labels of
+every dataset are remapped to 0..K-1 with K bounded by the number of images (``from_arrays``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +31,10 @@ class DataError(ValueError):
 @dataclass(frozen=True)
 class Dataset:
     """Images as uint8 (N, C, H, W) tensors and labels as int64 (N,), train and test.
+
+    Labels are 0..K-1 with K = ``num_classes`` = ``len(classes)``; every class has at least
+    one training image, K is at most half the training images, and every test label occurs
+    in training (``from_arrays`` guarantees it), so ``max label + 1 == K``.
 
     ``mean`` and ``std`` are per-channel statistics of the training images in [0, 1] units,
     used to normalise the encoder's input.
@@ -68,72 +78,163 @@ class Dataset:
         )
 
 
-def _from_arrays(
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def from_arrays(
     name: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-    classes: tuple[str, ...] | None = None,
+    classes: tuple[str, ...] | None = None, *, where: tuple[str, str] | None = None,
 ) -> Dataset:
-    tensors = []
-    for split, (x, y) in (("train", train), ("test", test)):
-        _check_arrays(name, split, x, y)
-        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-        tensors += [torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64))]
-    train_x, train_y, test_x, test_y = tensors
-    if train_x.shape[1:] != test_x.shape[1:]:
+    """A ``Dataset`` from numpy arrays, checked, with labels remapped to 0..K-1.
+
+    ``x`` is uint8 (N, H, W) or (N, H, W, C) with C 1 or 3; ``y`` (N,) integers of any width
+    and signedness.  ``classes`` names the label values 0, 1, ... when the dataset has names
+    (torchvision's); ``where`` says which file or split each error is about (default
+    ``"<name> train"``, ``"<name> test"``).
+
+    Labels are class identifiers, not indices: they are remapped to 0..K-1 in the order of
+    the K distinct training labels, so every class-indexed tensor (the sampler's class
+    index, the kNN vote, the retrieval counts) has K entries however large a label is, and K
+    is at most half the training images.  The original values name the classes (``"7"``)
+    when the dataset has no names.  Refused, each with one line:
+
+    - labels read exactly in every integer dtype, never wrapped around: a negative label
+      (often a marker for an unlabelled image) and a uint64 label above int64's range (often
+      -1 written unsigned);
+    - test labels that never occur in training: neither the probe nor the kNN can predict a
+      class they never saw, so those images would count as errors in every trial;
+    - splits too small to train and judge, see ``_check_sizes``.
+    """
+    where = where or (f"{name} train", f"{name} test")
+    for place, (x, y) in zip(where, (train, test), strict=True):
+        check_arrays(place, x.shape, x.dtype, y.shape, y.dtype)
+    train_shape, test_shape = _chw(train[0].shape), _chw(test[0].shape)
+    if train_shape != test_shape:
         raise DataError(
-            f"{name}: train images are {tuple(train_x.shape[1:])} but test images are "
-            f"{tuple(test_x.shape[1:])}; both splits need the same image shape"
+            f"{name}: train images are {train_shape} but test images are {test_shape}; "
+            "both splits need the same image shape"
         )
-    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    values = _label_values(where[0], train[1])  # (K,) sorted distinct training labels
+    unseen = np.setdiff1d(_label_values(where[1], test[1]), values)
+    if len(unseen):
+        raise DataError(
+            f"{where[1]}: label(s) {abbreviated(unseen)} never occur in the training labels; the "
+            "probe and the kNN cannot predict a class they never saw: drop those test images "
+            "or add training images of those classes"
+        )
     if classes is None:
-        classes = tuple(str(i) for i in range(n_classes))
-    if len(torch.unique(train_y)) < 2:
-        raise DataError(f"{name}: the training labels hold fewer than 2 classes; need at least 2")
-    return Dataset(name, train_x, train_y, test_x, test_y, classes)
-
-
-def _check_arrays(name: str, split: str, x: np.ndarray, y: np.ndarray) -> None:
-    where = f"{name} {split}"
-    if x.dtype != np.uint8:
-        raise DataError(f"{where}: x has dtype {x.dtype}; expected uint8 pixels (0-255)")
-    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)):
+        names = tuple(str(v) for v in values.tolist())
+    elif int(values[-1]) >= len(classes):
         raise DataError(
-            f"{where}: x has shape {x.shape}; expected (N, H, W) or (N, H, W, C) with C 1 or 3"
+            f"{where[0]}: label {int(values[-1])} has no class name (the dataset names "
+            f"{len(classes)} classes, labels 0..{len(classes) - 1})"
         )
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{where}: y has shape {y.shape} and dtype {y.dtype}; expected (N,) integers")
-    if len(x) != len(y):
-        raise DataError(f"{where}: x holds {len(x)} images but y holds {len(y)} labels; they must match")
-    if len(x) == 0:
+    else:
+        names = tuple(classes[v] for v in values.tolist())
+    train_y = np.searchsorted(values, train[1].astype(np.int64)).astype(np.int64)
+    test_y = np.searchsorted(values, test[1].astype(np.int64)).astype(np.int64)
+    _check_sizes(where, np.bincount(train_y, minlength=len(values)), len(test_y))
+    tensors = []
+    for x, y in ((train[0], train_y), (test[0], test_y)):
+        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+        tensors += [torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)]
+    return Dataset(name, *tensors, names)
+
+
+def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """An image's (C, H, W) from the array shape (N, H, W) or (N, H, W, C)."""
+    return (1, *shape[1:]) if len(shape) == 3 else (shape[3], shape[1], shape[2])
+
+
+def check_arrays(
+    where: str, x_shape: tuple[int, ...], x_dtype: np.dtype, y_shape: tuple[int, ...],
+    y_dtype: np.dtype,
+) -> None:
+    """Refuse images and labels of the wrong dtype or shape; shapes and dtypes only, so an
+    arrays folder is checked on its .npy headers before anything is read."""
+    if x_dtype != np.uint8:
+        raise DataError(f"{where}: x has dtype {x_dtype}; expected uint8 pixels (0-255)")
+    if len(x_shape) not in (3, 4) or (len(x_shape) == 4 and x_shape[3] not in (1, 3)):
+        raise DataError(
+            f"{where}: x has shape {x_shape}; expected (N, H, W) or (N, H, W, C) with C 1 or 3"
+        )
+    if min(x_shape[1:3]) < 1:
+        raise DataError(f"{where}: x has shape {x_shape}; images need a height and width of 1 or more")
+    # bool is not an integer dtype here: True/False are flags, not class labels.
+    if len(y_shape) != 1 or y_dtype.kind not in "iu":
+        raise DataError(f"{where}: y has shape {y_shape} and dtype {y_dtype}; expected (N,) integers")
+    if x_shape[0] != y_shape[0]:
+        raise DataError(
+            f"{where}: x holds {x_shape[0]} images but y holds {y_shape[0]} labels; they must match"
+        )
+    if x_shape[0] == 0:
         raise DataError(f"{where}: no images; the split must not be empty")
-    if y.min() < 0:
-        raise DataError(f"{where}: y holds negative labels ({y.min()}); labels must be 0..K-1")
 
 
-def load_arrays(folder: str | Path) -> Dataset:
-    """A folder with ``train.npz`` and ``test.npz``, each holding ``x`` and ``y``."""
-    folder = Path(folder)
-    splits = []
-    for split in ("train", "test"):
-        path = folder / f"{split}.npz"
-        if not path.is_file():
-            raise DataError(
-                f"arrays dataset {folder}: {path.name} is missing; the folder needs train.npz "
-                "and test.npz with arrays x (uint8) and y (labels)"
-            )
-        try:
-            with np.load(path) as npz:
-                missing = {"x", "y"} - set(npz.files)
-                if missing:
-                    raise DataError(
-                        f"{path}: array(s) {', '.join(sorted(missing))} missing; "
-                        f"found {', '.join(npz.files) or 'none'}; expected x and y"
-                    )
-                splits.append((npz["x"], npz["y"]))
-        except (OSError, ValueError) as err:
-            if isinstance(err, DataError):
-                raise
-            raise DataError(f"{path}: cannot be read as .npz ({err})") from None
-    return _from_arrays(folder.name, splits[0], splits[1])
+def _label_values(where: str, y: np.ndarray) -> np.ndarray:
+    """The sorted distinct labels of ``y`` as int64 (K,), checked in ``y``'s own dtype.
+
+    ``np.unique`` keeps the dtype and ``int()`` reads its ends exactly, so a uint64 label of
+    2**64 - 1 is seen as that, never as -1.  Memory: one sorted copy of ``y``.
+    """
+    values = np.unique(y)
+    low, high = int(values[0]), int(values[-1])
+    if low < 0:
+        raise DataError(
+            f"{where}: y holds negative label {low}; labels must be 0 or more (a negative label "
+            "often marks an unlabelled image): drop those images or relabel them"
+        )
+    if high > _INT64_MAX:
+        raise DataError(
+            f"{where}: y ({y.dtype}) holds label {high}, above int64's largest {_INT64_MAX} "
+            f"(it is {high - 2**64} written unsigned, often a marker for an unlabelled image): "
+            "drop those images or relabel them"
+        )
+    return values.astype(np.int64)
+
+
+def _check_sizes(where: tuple[str, str], counts: np.ndarray, n_test: int) -> None:
+    """Refuse splits too small to train and judge an embedding, with the minimum.
+
+    ``counts`` (K,): training images per class (every class has one or more); ``n_test``:
+    test images.  The minimums:
+
+    - 2 classes: a contrastive negative is an image of another class, and the probe (a
+      logistic regression) cannot be fitted on one class;
+    - 2 training images per class on average (K <= N / 2): a class needs a positive pair;
+      it also bounds every class-indexed tensor by the data;
+    - 2 classes with 2 or more training images: pairs of distinct images of one class, set
+      against another class, are what the encoder learns from;
+    - as many test images as classes: fewer cannot show every class once, and the scores of
+      a handful of images are noise (5 training images gave a probe accuracy of 0.0).
+    """
+    k, n_train = len(counts), int(counts.sum())
+    if k < 2:
+        raise DataError(
+            f"{where[0]}: the labels hold 1 class; contrastive training needs at least 2 classes"
+        )
+    if n_train < 2 * k:
+        raise DataError(
+            f"{where[0]}: {n_train} images for {k} classes; need at least 2 per class on average "
+            f"({2 * k} images): add training images or merge classes"
+        )
+    paired = int((counts >= 2).sum())
+    if paired < 2:
+        raise DataError(
+            f"{where[0]}: {paired} of {k} classes have 2 or more images; need at least 2 such "
+            "classes (a positive pair and a negative): add training images"
+        )
+    if n_test < k:
+        raise DataError(
+            f"{where[1]}: {n_test} images for {k} classes; the test split needs at least one "
+            f"image per class ({k} images) to judge the embedding: add test images"
+        )
+
+
+def abbreviated(values: Sequence[object] | np.ndarray, limit: int = 5) -> str:
+    """The first ``limit`` values, comma-separated, and how many more (keeps errors short)."""
+    shown = ", ".join(str(v) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
 def load_digits() -> Dataset:
@@ -149,7 +250,7 @@ def load_digits() -> Dataset:
     x = (x.clamp(0, 1) * 255).round().to(torch.uint8)[:, 0].numpy()
     y = bunch.target.astype(np.int64)
     classes = tuple(str(i) for i in range(10))
-    return _from_arrays("digits", (x[:1400], y[:1400]), (x[1400:], y[1400:]), classes)
+    return from_arrays("digits", (x[:1400], y[:1400]), (x[1400:], y[1400:]), classes)
 
 
 def _torchvision_loader(cls_name: str, files: str) -> Callable[[Path, bool], Dataset]:
@@ -175,7 +276,7 @@ def _torchvision_loader(cls_name: str, files: str) -> Callable[[Path, bool], Dat
                 f"{cls_name} could not be downloaded into {data_dir} ({err.__class__.__name__}: "
                 f"{err}); copy {files} there, or point --data-dir at a folder that has them"
             ) from None
-        return _from_arrays(cls_name.lower(), splits[0], splits[1], tuple(ds.classes))
+        return from_arrays(cls_name.lower(), splits[0], splits[1], tuple(ds.classes))
 
     return load
 
@@ -204,6 +305,8 @@ def load_dataset(name: str, data_dir: str | Path = "data", *, download: bool = T
         return BUILTIN[name](data_dir, download)
     path = Path(name).expanduser()
     if path.is_dir():
+        from trainables.arrays import load_arrays  # here: trainables.arrays imports this module
+
         return load_arrays(path)
     raise DataError(
         f"unknown dataset {name!r}: use one of {', '.join(BUILTIN)} or a folder holding "

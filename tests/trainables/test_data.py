@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +77,182 @@ def test_missing_npz_and_unknown_name(tmp_path: Path) -> None:
         load_dataset(str(tmp_path))
     with pytest.raises(DataError, match="unknown dataset 'imagenet'.*mnist"):
         load_dataset("imagenet")
+
+
+# --------------------------------------------------------------------------- hostile inputs
+# Each bad input is refused with one line that names the file, the value and the fix, and
+# no input makes memory grow beyond what its arrays hold.
+
+
+def _one_line(err: pytest.ExceptionInfo[DataError], *needles: str) -> str:
+    message = str(err.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    for needle in needles:
+        assert needle in message, (needle, message)
+    return message
+
+
+def _folder(tmp_path: Path, train_y: np.ndarray, test_y: np.ndarray | None = None) -> Path:
+    """An arrays folder of random 8x8 images with the given labels (test: train's labels)."""
+    test_y = train_y if test_y is None else test_y
+    rng = np.random.default_rng(0)
+    for split, y in (("train", train_y), ("test", test_y)):
+        _write(tmp_path, split, rng.integers(0, 256, (len(y), 8, 8), dtype=np.uint8), y)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "values,dtype",
+    [
+        ((3, 10**7, 2**62), np.int64),  # 10**7 once made kNN votes of (queries, 10**7)
+        ((0, 2**62, 2**63 - 1), np.uint64),  # 2**62 once built a list of 2**62 class names
+        ((1, 5, 9), np.uint8),  # 1-based or gappy labels: no empty phantom classes
+        ((-0, 7, 120), np.int8),
+    ],
+)
+def test_labels_become_0_to_k_minus_1(tmp_path: Path, values: tuple[int, ...], dtype) -> None:
+    import tracemalloc
+
+    from trainables.evaluate import knn_accuracy, retrieval_metrics
+
+    train_y = np.array([values[i % 3] for i in range(12)], dtype=dtype)
+    test_y = np.array(values[::-1], dtype=dtype)
+    folder = _folder(tmp_path, train_y, test_y)
+    tracemalloc.start()
+    try:
+        data = load_dataset(str(folder))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # a few kB of arrays, however large the labels
+    assert data.classes == tuple(str(v) for v in values)  # the original values name the classes
+    assert data.train_y.tolist() == [i % 3 for i in range(12)]
+    assert data.test_y.tolist() == [2, 1, 0] and data.train_y.dtype == torch.int64
+    # class-indexed tensors downstream are sized by K = 3, not by the largest label
+    emb = torch.randn(12, 4)
+    assert 0.0 <= knn_accuracy(emb, data.train_y, emb[:3], data.test_y, k=3) <= 1.0
+    assert set(retrieval_metrics(emb, data.train_y, emb[:3], data.test_y)) == {
+        "precision_at_1", "map_at_r"}
+
+
+@pytest.mark.parametrize(
+    "y,needles",
+    [
+        # a uint64 -1: read as 2**64 - 1, never wrapped to -1 and let through
+        (np.array([0, 1] * 5 + [2**64 - 1], np.uint64), ("18446744073709551615", "uint64", "-1")),
+        (np.array([0, 1] * 5 + [-3], np.int8), ("negative label -3", "drop those images")),
+        (np.array([True, False] * 6), ("dtype bool", "expected (N,) integers")),
+        (np.array([0.0, 1.0] * 6), ("dtype float64", "expected (N,) integers")),
+    ],
+)
+def test_bad_labels_refused(tmp_path: Path, y: np.ndarray, needles: tuple[str, ...]) -> None:
+    folder = _folder(tmp_path, y)
+    with pytest.raises(DataError) as err:
+        load_dataset(str(folder))
+    _one_line(err, "train.npz", *needles)
+
+
+def test_object_labels_refused(tmp_path: Path) -> None:
+    y = np.array([0, 1] * 6, dtype=object)  # np.savez pickles object arrays
+    folder = _folder(tmp_path, y)
+    with pytest.raises(DataError) as err:
+        load_dataset(str(folder))
+    _one_line(err, "train.npz", "dtype object")
+
+
+def _npz(path: Path, members: dict[str, tuple[dict, bytes]]) -> None:
+    """A .npz written by hand: each member a .npy header (any claim) and the given bytes."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, (header, payload) in members.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array_header_1_0(buf, header)
+            zf.writestr(name, buf.getvalue() + payload)
+
+
+def _header(shape: tuple[int, ...], descr: str) -> dict:
+    return {"descr": descr, "shape": shape, "fortran_order": False}
+
+
+def test_forged_header_refused_before_allocation(tmp_path: Path) -> None:
+    import tracemalloc
+
+    _folder(tmp_path, np.arange(12) % 3)
+    y = np.zeros(10, np.int64)
+    _npz(tmp_path / "train.npz", {
+        "x.npy": (_header((10**11, 28, 28), "|u1"), bytes(64)),  # 78 TB claimed, 64 bytes held
+        "y.npy": (_header((10,), "<i8"), y.tobytes()),
+    })
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as err:
+            load_dataset(str(tmp_path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    _one_line(err, "train.npz", "x.npy", "(100000000000, 28, 28)", "holds 64 bytes", "numpy.savez")
+
+
+def test_bad_header_dtype_refused_before_reading(tmp_path: Path) -> None:
+    _folder(tmp_path, np.arange(12) % 3)
+    _npz(tmp_path / "test.npz", {
+        "x.npy": (_header((12, 8, 8), "|u1"), bytes(12 * 64)),
+        "y.npy": (_header((12,), "<f4"), bytes(48)),
+    })
+    with pytest.raises(DataError) as err:
+        load_dataset(str(tmp_path))
+    _one_line(err, "test.npz", "dtype float32", "expected (N,) integers")
+
+
+def test_dataset_above_the_memory_cap_refused(tmp_path: Path, monkeypatch) -> None:
+    from trainables import arrays
+
+    monkeypatch.setattr(arrays, "MAX_DATASET_BYTES", 1000)
+    _folder(tmp_path, np.arange(12) % 3)  # 2 x (12 x 64 + 12 x 8) bytes = 1.7 KiB
+    with pytest.raises(DataError) as err:
+        load_dataset(str(tmp_path))
+    _one_line(err, "decode to 1.7 KiB", "limit of 1000 bytes", "MAX_DATASET_BYTES")
+
+
+def test_not_a_zip_and_missing_member(tmp_path: Path) -> None:
+    _folder(tmp_path, np.arange(12) % 3)
+    (tmp_path / "train.npz").write_bytes(b"not a zip archive at all")
+    with pytest.raises(DataError) as err:
+        load_dataset(str(tmp_path))
+    _one_line(err, "train.npz", "cannot be read as .npz")
+    _npz(tmp_path / "train.npz", {"x.npy": (_header((12, 8, 8), "|u1"), bytes(12 * 64))})
+    with pytest.raises(DataError) as err:
+        load_dataset(str(tmp_path))
+    _one_line(err, "array(s) y missing; found x")
+
+
+@pytest.mark.parametrize(
+    "train_y,test_y,needles",
+    [
+        # the audit's 5 images of 5 classes: probe 0.0, no warning
+        ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4], ("train.npz", "5 images for 5 classes", "10 images")),
+        ([0, 0, 0, 0, 0, 1], [0, 1], ("train.npz", "1 of 2 classes have 2 or more images")),
+        ([4, 4, 4], [4], ("train.npz", "1 class", "at least 2 classes")),
+        ([0, 1, 2, 3] * 5, [0, 1, 2], ("test.npz", "3 images for 4 classes", "4 images")),
+    ],
+)
+def test_too_small_to_train_and_judge(
+    tmp_path: Path, train_y: list[int], test_y: list[int], needles: tuple[str, ...]
+) -> None:
+    folder = _folder(tmp_path, np.array(train_y), np.array(test_y))
+    with pytest.raises(DataError) as err:
+        load_dataset(str(folder))
+    _one_line(err, *needles)
+
+
+def test_test_labels_absent_from_train_refused(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, np.arange(12) % 3, np.array([0, 1, 2, 9, 2**40]))
+    with pytest.raises(DataError) as err:
+        load_dataset(str(folder))
+    _one_line(err, "test.npz", "label(s) 9, 1099511627776 never occur in the training labels")
+
+
+def test_builtin_names_follow_the_remap() -> None:
+    data = load_dataset("digits")
+    assert data.classes == tuple(str(i) for i in range(10))
+    assert int(data.train_y.max()) == data.num_classes - 1
