@@ -202,7 +202,7 @@ def _rayjob_pods(job: dict) -> list[tuple[str, dict]]:
 
 
 def test_rayjob_manifest_has_what_kuberay_needs() -> None:
-    (job,) = _yaml("rayjob.yaml")
+    job = _kinds("rayjob.yaml")["RayJob"]
     assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
     assert job["metadata"]["name"]
     entry = job["spec"]["entrypoint"]
@@ -225,9 +225,58 @@ def test_rayjob_manifest_has_what_kuberay_needs() -> None:
     for container in containers:
         env = _env(container)
         assert env["RAY_AUTH_MODE"]["value"] == "token", container["name"]
-        ref = env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
-        secrets_used.add((ref["name"], ref["key"]))
+        secrets_used.add(_secret_ref(container, "RAY_AUTH_TOKEN"))
     assert len(secrets_used) == 1  # one token for every container
+
+
+def test_rayjob_containers_are_hardened_and_pinned() -> None:
+    job = _kinds("rayjob.yaml")["RayJob"]
+    for role, pod in _rayjob_pods(job):
+        assert pod["containers"], role
+        for container in pod["containers"] + pod.get("initContainers", []):
+            _assert_hardened(container, pod)
+            for var in container.get("env", []):
+                if SECRET_WORDS.search(var["name"]):
+                    assert "secretKeyRef" in var.get("valueFrom", {}), \
+                        f"{role}: {var['name']} must come from a Secret"
+    # the head reads the dataset into a writable volume (the root filesystem is read-only)
+    head = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    data_dir = parse_args(job["spec"]["entrypoint"].split()[3:]).data_dir
+    assert str(data_dir) in {m["mountPath"] for m in head["containers"][0]["volumeMounts"]}
+
+
+def test_rayjob_driver_signs_in_to_mlflow_from_a_secret() -> None:
+    job = _kinds("rayjob.yaml")["RayJob"]
+    (head,) = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"]
+    user = _secret_ref(head, "MLFLOW_TRACKING_USERNAME")
+    password = _secret_ref(head, "MLFLOW_TRACKING_PASSWORD")
+    assert user[0] == password[0] and user[1] != password[1]
+
+
+def test_rayjob_dashboard_is_reached_only_by_the_operator_and_the_submitter() -> None:
+    """The dashboard's Jobs API runs code. KubeRay's operator polls it over the pod network, so
+    it cannot be on 127.0.0.1 alone; it is never published (ClusterIP, no Ingress), and a
+    NetworkPolicy admits port 8265 only from the submitter pod and the operator."""
+    kinds = _kinds("rayjob.yaml")
+    job, policy = kinds["RayJob"], kinds["NetworkPolicy"]
+    head_group = job["spec"]["rayClusterSpec"]["headGroupSpec"]
+    assert head_group.get("serviceType", "ClusterIP") == "ClusterIP"
+    assert not head_group.get("enableIngress")
+    host = head_group["rayStartParams"].get("dashboard-host", "0.0.0.0")  # KubeRay's default
+    if host == "127.0.0.1":
+        return
+    head_labels = head_group["template"]["metadata"]["labels"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector and selector.items() <= head_labels.items(), "the policy selects the head"
+    assert "Ingress" in policy["spec"]["policyTypes"]
+    peers = _peers_on_port(policy, 8265)
+    submitter = job["spec"]["submitterPodTemplate"]["metadata"]["labels"]
+    admitted = [p["podSelector"]["matchLabels"] for p in peers]
+    assert any(labels.items() <= submitter.items() for labels in admitted), "the submitter"
+    assert {"app.kubernetes.io/name": "kuberay-operator"} in admitted, "the KubeRay operator"
+    for labels in admitted:  # only the operator, the submitter and the cluster's own pods
+        assert labels in ({"app.kubernetes.io/name": "kuberay-operator"}, submitter, selector), \
+            labels
 
 
 # ---------------------------------------------------------------------- MLflow server
