@@ -9,15 +9,24 @@ pinned to exact versions, and every secret from a Secret or a file, never a comm
 
 from __future__ import annotations
 
+import configparser
+import os
 import re
+import secrets
 import shlex
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 from study.spec import parse_args
-from tests.study.helpers import ROOT
+from tests.study.helpers import ROOT, free_port
 
 DEPLOY = ROOT / "deploy"
 DIGEST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:-]*@sha256:[0-9a-f]{64}$")  # REGISTRY: a placeholder
@@ -288,18 +297,148 @@ def _mlflow() -> tuple[dict, dict, dict]:
 
 
 def test_mlflow_server_manifest_serves_the_cluster() -> None:
-    docs = {d["kind"]: d for d in _yaml("mlflow-server.yaml")}
-    deployment, service = docs["Deployment"], docs["Service"]
+    kinds, pod, container = _mlflow()
+    deployment, service = kinds["Deployment"], kinds["Service"]
     assert service["metadata"]["name"] == "mlflow"
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
     assert service["spec"]["ports"][0]["port"] == 5000
     assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    command = " ".join(container["command"] + container["args"])
-    for part in ("mlflow server", "--host 0.0.0.0", "--port 5000", "--backend-store-uri",
-                 "--artifacts-destination s3://", "--allowed-hosts"):
-        assert part in command
-    assert "mlflow:5000" in command  # the Host header the cluster's driver sends
-    assert _env(container)["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]
+    assert container["command"] == ["mlflow", "server"]  # no shell in between
+    options = _options(container["args"])
+    assert options["--port"] == "5000"
+    assert options["--artifacts-destination"].startswith("s3://")
+    assert "mlflow:5000" in options["--allowed-hosts"]  # the Host header the cluster's driver sends
+    # the runs' database URI: from a Secret, into the option's environment variable
+    assert "--backend-store-uri" not in options
+    assert _secret_ref(container, "MLFLOW_BACKEND_STORE_URI") == ("mlflow-db", "uri")
+    # the MLflow release the study's driver has
+    assert f"/mlflow:v{version('mlflow')}" in container["image"]
+
+
+def test_mlflow_server_is_not_open_without_auth() -> None:
+    """On 0.0.0.0 only behind MLflow's basic-auth app (or on 127.0.0.1 behind a proxy)."""
+    kinds, pod, container = _mlflow()
+    options = _options(container["args"])
+    host = options.get("--host", "127.0.0.1")  # MLflow's default
+    if host != "127.0.0.1":
+        assert options.get("--app-name") == "basic-auth", f"--host {host} without authentication"
+    env = _env(container)
+    assert _secret_ref(container, "MLFLOW_AUTH_ADMIN_PASSWORD")[0] == "mlflow-auth"
+    assert _secret_ref(container, "MLFLOW_FLASK_SERVER_SECRET_KEY")[0] == "mlflow-auth"
+    # the auth app's config (it names the users' database, password included): a Secret file
+    config = Path(env["MLFLOW_AUTH_CONFIG_PATH"]["value"])
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    mount = mounts[str(config.parent)]
+    assert mount.get("readOnly") is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "mlflow-auth"
+    assert {"key": "basic_auth.ini", "path": config.name} in volume["secret"]["items"]
+    # the network: only the study's Ray pods (the driver) reach port 5000
+    policy = kinds["NetworkPolicy"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= \
+        kinds["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
+    ray_labels = _kinds("rayjob.yaml")["RayJob"]["spec"]["rayClusterSpec"]["headGroupSpec"][
+        "template"]["metadata"]["labels"]
+    peers = _peers_on_port(policy, 5000)
+    assert [p["podSelector"]["matchLabels"] for p in peers] == [ray_labels]
+
+
+def test_mlflow_server_container_is_hardened_and_pinned() -> None:
+    kinds, pod, container = _mlflow()
+    _assert_hardened(container, pod)
+    for var in container.get("env", []):
+        if SECRET_WORDS.search(var["name"]) or var["name"].endswith("_URI"):
+            assert "secretKeyRef" in var.get("valueFrom", {}), f"{var['name']}: from a Secret"
+
+
+def test_mlflow_server_command_runs_with_basic_auth(tmp_path, monkeypatch) -> None:
+    """The manifest's own command line and environment, on this machine (SQLite instead of
+    PostgreSQL, a folder instead of S3, the auth config made from basic_auth.ini.example): it
+    starts, leaves /health open, refuses requests without a password, and the README's way of
+    adding the study's user works."""
+    pytest.importorskip("flask_wtf", reason="the basic-auth app needs mlflow[auth] (Flask-WTF)")
+    kinds, pod, container = _mlflow()
+    port = free_port()
+    args = list(container["args"])
+    replace = {"--host": "127.0.0.1", "--port": str(port), "--workers": "1",
+               "--artifacts-destination": str(tmp_path / "artifacts")}
+    args = [f"{a.split('=', 1)[0]}={replace[a.split('=', 1)[0]]}"
+            if a.split("=", 1)[0] in replace else a for a in args]
+    assert container["command"][0] == "mlflow"
+    command = [sys.executable, "-m", "mlflow", *container["command"][1:], *args]
+
+    auth = configparser.ConfigParser()
+    auth.read(DEPLOY / "basic_auth.ini.example")
+    auth["mlflow"]["database_uri"] = f"sqlite:///{tmp_path / 'auth.db'}"
+    auth_ini = tmp_path / "basic_auth.ini"
+    with auth_ini.open("w") as f:
+        auth.write(f)
+    admin_password = secrets.token_hex(16)
+    secret_values = {  # what deploy/README.md tells people to put in the Secrets
+        ("mlflow-db", "uri"): f"sqlite:///{tmp_path / 'runs.db'}",
+        ("mlflow-auth", "admin_password"): admin_password,
+        ("mlflow-auth", "flask_secret_key"): secrets.token_hex(32),
+    }
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           **{k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}}
+    for var in container["env"]:
+        if "valueFrom" in var:
+            ref = var["valueFrom"]["secretKeyRef"]
+            env[var["name"]] = secret_values[(ref["name"], ref["key"])]
+        elif var["name"] == "MLFLOW_AUTH_CONFIG_PATH":
+            env[var["name"]] = str(auth_ini)
+        elif var["name"] != "HOME":
+            env[var["name"]] = var["value"]
+
+    uri = f"http://127.0.0.1:{port}"
+    search = f"{uri}/api/2.0/mlflow/experiments/search"
+
+    def post(url: str, user: str | None = None, password: str | None = None) -> int:
+        headers = {"Content-Type": "application/json"}
+        if user:
+            headers["Authorization"] = "Basic " + b64encode(f"{user}:{password}".encode()).decode()
+        request = urllib.request.Request(url, data=b'{"max_results": 1}', headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 120
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
+                        if resp.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
+                time.sleep(0.5)
+            assert post(search) == 401
+            assert post(search, "admin", "wrong-password-123") == 401
+            assert post(search, "admin", admin_password) == 200
+
+            # README: the admin adds the study's user; the driver signs in with its env vars
+            from mlflow.server import get_app_client
+            from mlflow.tracking import MlflowClient
+
+            study_password = secrets.token_hex(16)
+            monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+            monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", admin_password)
+            get_app_client("basic-auth", tracking_uri=uri).create_user("study", study_password)
+            monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "study")
+            monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", study_password)
+            assert MlflowClient(uri).create_experiment("deploy-check")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 # ---------------------------------------------------------------------- image and packages
