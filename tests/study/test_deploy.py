@@ -10,6 +10,7 @@ pinned to exact versions, and every secret from a Secret or a file, never a comm
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import secrets
@@ -198,6 +199,43 @@ def test_cluster_launcher_yaml_is_valid_for_ray() -> None:
     from ray.autoscaler._private.util import prepare_config, validate_config
 
     validate_config(prepare_config(config))
+
+
+def test_launcher_dashboard_only_on_the_heads_loopback() -> None:
+    """The Jobs API runs code: the head's dashboard binds 127.0.0.1, reached through
+    `ray dashboard` (an SSH port forward), never 0.0.0.0."""
+    (config,) = _yaml("aws-gpu.yaml")
+    (start,) = [c for c in config["head_start_ray_commands"] if "ray start" in c]
+    assert "--dashboard-host=127.0.0.1" in start.split()
+    text = (DEPLOY / "aws-gpu.yaml").read_text()
+    assert "0.0.0.0" not in text
+    assert "ray dashboard deploy/aws-gpu.yaml" in text
+    # nothing opens the dashboard's port to the network (security groups, port publishing)
+    assert "8265" not in json.dumps(config["available_node_types"])
+    assert not any(o.startswith(("-p ", "--publish")) for o in config["docker"]["run_options"])
+
+
+def test_launcher_container_is_pinned_unprivileged_and_gets_secrets_from_files() -> None:
+    (config,) = _yaml("aws-gpu.yaml")
+    docker = config["docker"]
+    for key in ("image", "head_image", "worker_image"):
+        if key in docker:
+            _assert_digest(docker[key])
+    options = docker["run_options"]
+    assert "--security-opt no-new-privileges" in options and "--cap-drop ALL" in options
+    assert not any(o.startswith(("--privileged", "--cap-add", "--user")) for o in options), \
+        "the image's non-root user, no added privileges"
+    commands = [c for key in ("initialization_commands", "setup_commands", "head_setup_commands",
+                              "worker_setup_commands", "head_start_ray_commands",
+                              "worker_start_ray_commands") for c in config.get(key) or []]
+    for command in commands:
+        _assert_pip_pinned(command)
+        assert not SECRET_WORDS.search(command.replace("RAY_AUTH_MODE=token", "")), \
+            f"a secret on a command line: {command}"
+    # secrets arrive as files copied from the user's machine
+    mounts = config["file_mounts"]
+    assert mounts["/home/ray/.ray/auth_token"] == "~/.ray/auth_token"
+    assert mounts["/home/ray/.mlflow/credentials"] == "~/.mlflow/credentials"
 
 
 # ---------------------------------------------------------------------- KubeRay RayJob
