@@ -510,3 +510,16 @@ def test_constraints_pin_the_tested_versions_of_every_dependency() -> None:
     for name in ("ray", "mlflow", "torch"):  # the versions this suite runs
         assert pins[name] == version(name), f"{name}: {pins[name]} pinned, {version(name)} tested"
     assert "boto3" in pins
+
+
+def test_deploy_readme_keeps_secrets_off_command_lines() -> None:
+    text = (DEPLOY / "README.md").read_text()
+    creates = [line for line in text.splitlines() if line.startswith("kubectl create secret")]
+    assert creates, "the README says how to create the Secrets"
+    for line in creates:
+        assert "--from-literal" not in line, f"a secret on a command line: {line}"
+        assert "--from-file" in line or "--from-env-file" in line, line
+    assert "--backend-store-uri postgres" not in text, "the database URI (password) from a file"
+    assert "kubectl port-forward" in text and "ray dashboard deploy/aws-gpu.yaml" in text
+    assert "--app-name basic-auth" in text or "--app-name=basic-auth" in text
+    assert "crane digest" in text
