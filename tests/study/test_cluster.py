@@ -1,5 +1,5 @@
 """The study on a real two-node Ray cluster, its refusals, and the shared-storage decision
-(the deploy manifests: test_deploy.py).
+(the deploy manifests: test_deploy_ray.py and test_deploy_mlflow.py).
 
 The cluster is two `ray start` nodes on this machine with token authentication on. Their IPs
 are 127.0.0.2 (head) and 127.0.0.3 (worker): loopback addresses that Ray leaves as given
