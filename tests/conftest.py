@@ -1,4 +1,5 @@
-"""Shared fixtures: where the offline datasets are, and small real datasets."""
+"""Shared fixtures: where the offline datasets are, and small real datasets; assertion
+rewriting for the deploy tests' helper module."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+
+# The deploy tests' shared checks live outside a test module: rewrite their asserts too, so a
+# failure shows the values compared.
+pytest.register_assert_rewrite("tests.study.deploy_manifests")
 
 # The offline copies beside the checkout (../shared/datasets); SHARED_DATASETS overrides.
 SHARED = Path(os.environ.get("SHARED_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
