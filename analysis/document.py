@@ -1,8 +1,9 @@
 """A tiny document model rendered twice: Markdown (images linked) and one self-contained HTML
-file (images embedded as ``data:image/png;base64,`` URIs).
+file (images embedded as ``data:image/png;base64,`` URIs), and the report's formatters.
 
-Cells and numbers go through ``fmt``: a missing or non-finite value prints as "–", never
-as "nan".
+Every number in a report goes through ``fmt``, every p-value through ``fmt_p`` and every
+estimate with its interval through ``fmt_interval``: a missing or non-finite value prints
+as "–", never as "nan".
 """
 
 from __future__ import annotations
@@ -40,11 +41,26 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def fmt_ci(low: float, high: float, digits: int = 3) -> str:
-    """``[low, high]``, or "–" when the interval is undefined."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return MISSING
-    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+def fmt_p(p: float | None, untested: str = MISSING) -> str:
+    """A p-value: two significant digits, "<0.001" below that, ``untested`` when missing."""
+    if p is None or not math.isfinite(p):
+        return untested
+    return f"{p:.2g}" if p >= 0.001 else "<0.001"
+
+
+def fmt_interval(mean: float, low: float = math.nan, high: float = math.nan, *,
+                 n: int | None = None, signed: bool = False, decimals: int = 3) -> str:
+    """``mean [low, high] (n=…)`` with ``decimals`` decimals (``+`` signs for differences);
+    without an interval (fewer than 2 values) the mean alone; "–" without a mean."""
+    if mean is None or not math.isfinite(mean):
+        return MISSING if not n else f"{MISSING} (n={n})"
+    number = f"{{:{'+' if signed else ''}.{decimals}f}}".format
+    text = number(mean)
+    if math.isfinite(low) and math.isfinite(high):
+        text += f" [{number(low)}, {number(high)}]"
+    elif n is not None:
+        text += " (no interval)"
+    return text + (f" (n={n})" if n is not None else "")
 
 
 @dataclass(frozen=True)

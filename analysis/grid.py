@@ -38,7 +38,7 @@ from study.space import trial_seed
 
 GRID_PRESET = "seed-grid"
 STRONGEST = GRID_AUGMENTATIONS[-1]
-ACCURACY_METRICS = (OBJECTIVE, "precision_at_1")
+ACCURACY_METRICS = (OBJECTIVE, "val_precision_at_1")
 # Observation 3's measures per space, and the mode each measure should favour.
 SPACES = {"embedding": ("silhouette", "line_likeness"),
           "t-SNE map": ("tsne_silhouette", "tsne_line_likeness")}

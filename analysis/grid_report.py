@@ -44,6 +44,7 @@ from analysis.report import Output, _download, counts_section, overview, slug
 from analysis.stats import ALPHA, WILCOXON_MIN_N
 from study.presets import GRID_AUGMENTATIONS, GRID_MODES, ORIGINAL_LOSS
 from study.schema import OBJECTIVE, STRUCTURE_METRICS
+from trainables.metrics import Structure, docs
 
 OBSERVATIONS = {
     1: "Augmentation changes results, but more is not always better",
@@ -51,17 +52,9 @@ OBSERVATIONS = {
     3: "Triplet training leads to clusters, pair training to line-like structures",
 }
 STRUCTURE_TEXT = (
-    "What the measures mean (`trainables/structure.py`), computed at the end of each trial on "
-    "its last evaluated test embedding (`tsne_samples` points) and on that embedding's 2-D "
-    "t-SNE map. **silhouette**: the mean silhouette coefficient of the points grouped by "
-    "class (Rousseeuw 1987, Euclidean); in [-1, 1]: near 1 for tight, well separated class "
-    "clusters, near 0 for overlapping classes, negative when points sit closer to another "
-    "class. **line_likeness**: per class, the share of its variance along its first principal "
-    "axis, averaged over classes; in [1/d, 1] for d dimensions: 1 when every class lies on a "
-    "line, 1/d for round classes (1/{dim} in the {dim}-D embedding, 0.5 on the t-SNE map). "
-    "Clusters show as a high silhouette; line-like structures as a high line-likeness. The "
-    "`tsne_` columns are the same measures on the t-SNE map, i.e. on what the original "
-    "study's plots showed."
+    "What the measures mean (`trainables/structure.py`), computed once at the end of each "
+    "trial on a stratified sample of its test embeddings (`tsne_samples` points) and, with the "
+    "`tsne_` prefix, on that sample's 2-D t-SNE map (what the original study's plots showed): "
 )
 
 
@@ -307,8 +300,9 @@ def structure_section(studies: list[Study], frame: pd.DataFrame, out: Output,
     """Silhouette and line-likeness per cell (embedding and t-SNE map), mean [95% CI]."""
     dims = pd.unique(frame["embedding_dim"].dropna()) if "embedding_dim" in frame else []
     dim = "/".join(str(int(d)) for d in dims) or "d"
-    blocks: list[Block] = [Heading("Structure: clusters or lines", level),
-                           Paragraph(STRUCTURE_TEXT.format(dim=dim))]
+    blocks: list[Block] = [Heading("Structure: clusters or lines", level), Paragraph(
+        STRUCTURE_TEXT + " ".join(f"**{name}**: {doc}." for name, doc in docs(Structure).items())
+        + f" (The embedding has {dim} dimensions.)")]
     present = [m for m in STRUCTURE_METRICS if _present(frame, m)]
     if not present:
         return blocks + [Paragraph("No trial logged the structure measures (trials recorded "

@@ -22,6 +22,7 @@ from study.schema import (
     EPOCH_METRICS,
     ERROR_TAG,
     FAILED,
+    FLOOR,
     FINISHED,
     INTERRUPTED,
     OBJECTIVE,
@@ -66,6 +67,7 @@ class Study:
 
     trials: one row per trial run (see ``trials_frame``).
     parents: one row per parent run (see ``parents_frame``).
+    history: the objective of every trial at every epoch: ``run_id, epoch, value``.
     searched: the dimensions searched in this study, in ``SEARCHED`` order.
     not_searched: dimension -> why it is left out (pinned, or one value only).
     """
@@ -74,6 +76,8 @@ class Study:
     experiment_id: str
     trials: pd.DataFrame
     parents: pd.DataFrame
+    history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["run_id", "epoch", "value"]))
     searched: tuple[str, ...] = ()
     not_searched: dict[str, str] = field(default_factory=dict)
 
@@ -81,6 +85,27 @@ class Study:
     def scored(self) -> pd.DataFrame:
         """The trials that reported a final value of the objective metric."""
         return self.trials[self.trials[OBJECTIVE].notna()]
+
+    @property
+    def floor(self) -> dict[str, float]:
+        """The raw-pixel floor (``val_`` and ``test_`` scores of the pixels) the latest
+        parent run logged; empty when none did."""
+        columns = [c for c in self.parents if c.startswith(FLOOR)]
+        logged = self.parents.dropna(subset=columns, how="all") if columns else self.parents[:0]
+        return {} if logged.empty else {c[len(FLOOR):]: float(logged[c].iloc[-1])
+                                        for c in columns if pd.notna(logged[c].iloc[-1])}
+
+    @property
+    def common_epoch(self) -> int:
+        """The last epoch every scored trial reached: where they can all be compared."""
+        epochs = self.scored["epochs_run"].dropna()
+        return int(epochs.min()) if len(epochs) else 0
+
+    def objective_at(self, epoch: int) -> pd.Series:
+        """Each trial's objective at ``epoch`` (index of ``trials``; NaN where it did not
+        reach it)."""
+        at = self.history[self.history["epoch"] == epoch].drop_duplicates("run_id", keep="last")
+        return self.trials["run_id"].map(at.set_index("run_id")["value"]).astype(float)
 
 
 def list_experiment_names(client: Any) -> list[str]:
@@ -99,7 +124,15 @@ def load_study(client: Any, name: str) -> Study:
                   or (ROLE_TAG not in r.data.tags and PARENT_TAG in r.data.tags)]
     trials = trials_frame(trial_runs, name)
     searched, not_searched = searched_dimensions(parents, trials)
-    return Study(name, experiment.experiment_id, trials, parents, searched, not_searched)
+    return Study(name, experiment.experiment_id, trials, parents,
+                 objective_history(client, trials["run_id"]), searched, not_searched)
+
+
+def objective_history(client: Any, run_ids: pd.Series) -> pd.DataFrame:
+    """``run_id, epoch, value`` of the objective at every epoch of every run."""
+    rows = [{"run_id": run_id, "epoch": int(m.step), "value": float(m.value)}
+            for run_id in run_ids for m in client.get_metric_history(run_id, OBJECTIVE)]
+    return pd.DataFrame(rows, columns=["run_id", "epoch", "value"])
 
 
 def _all_runs(client: Any, experiment_id: str) -> list:

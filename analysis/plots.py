@@ -25,7 +25,8 @@ def metric_label(metric: str = OBJECTIVE) -> str:
     return f"{metric} ({unit})"
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display), imported when first needed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,7 +48,7 @@ def box_plot(groups: Sequence[str], values: Sequence[np.ndarray],
     """Box plot of ``values[i]`` per group, with every value drawn as a jittered point
     (coloured by its trial's outcome when ``outcomes`` is given; legend included).
     Tick labels carry each group's n. Groups with no values are skipped."""
-    plt = _pyplot()
+    plt = pyplot()
     keep = [i for i, v in enumerate(values) if len(v)]
     labels = [f"{groups[i]}\nn={len(values[i])}" for i in keep]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(keep) + 3.5), 4.2), layout="constrained")
@@ -87,7 +88,7 @@ def heat_map(means: np.ndarray, counts: np.ndarray, rows: Sequence[str], cols: S
              colour_label: str) -> Path:
     """Heat map of ``means`` (rows x cols), each cell annotated with its mean and n; cells
     without trials are grey and say "no trial"; colour bar labelled ``colour_label``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * len(cols) + 2.5), max(3.2, 0.9 * len(rows) + 1.8)),
                            layout="constrained")
     masked = np.ma.masked_invalid(np.asarray(means, dtype=float))
@@ -118,7 +119,7 @@ def heat_map(means: np.ndarray, counts: np.ndarray, rows: Sequence[str], cols: S
 
 def importance_bars(importances: dict[str, float], path: Path, *, title: str) -> Path:
     """Horizontal bars of each dimension's importance (share of explained variance, %)."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(importances)[::-1]
     shares = [100.0 * importances[n] for n in names]
     fig, ax = plt.subplots(figsize=(6, 0.45 * len(names) + 1.6), layout="constrained")
@@ -128,40 +129,6 @@ def importance_bars(importances: dict[str, float], path: Path, *, title: str) ->
     ax.set_xlabel("importance (% of the metric's variance explained, fANOVA)")
     ax.set_ylabel("searched dimension")
     ax.set_title(title)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
-
-
-def montage(cells: dict[tuple[str, str], tuple[Path | None, str]], rows: Sequence[str],
-            cols: Sequence[str], path: Path, *, title: str, row_label: str,
-            col_label: str) -> Path:
-    """A grid of images, one per (row, col) cell: ``cells[(row, col)] = (image or None,
-    caption)``; a cell without an entry says "no trial", one without an image gives its
-    caption and "no t-SNE image"."""
-    plt = _pyplot()
-    from PIL import Image
-
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(4.2 * len(cols), 4.4 * len(rows)),
-                             layout="constrained", squeeze=False)
-    for r, row in enumerate(rows):
-        for c, col in enumerate(cols):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            image, caption = cells.get((row, col), (None, ""))
-            heading = f"{row_label}={row}, {col_label}={col}"
-            if image is not None:
-                with Image.open(image) as im:
-                    ax.imshow(np.asarray(im.convert("RGB")))
-                ax.set_title(f"{heading}\n{caption}", fontsize="small")
-            else:
-                ax.text(0.5, 0.5, "no t-SNE image" if caption else "no trial", ha="center",
-                        va="center", transform=ax.transAxes, fontsize="large", color="grey")
-                ax.set_title(f"{heading}\n{caption}" if caption else heading, fontsize="small")
-            for spine in ax.spines.values():
-                spine.set_visible(image is None)
-    fig.suptitle(title)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path

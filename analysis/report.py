@@ -192,7 +192,7 @@ def leaderboard_section(study: Study, out: Output, level: int, top: int) -> list
                      index=best.index),
         settings_columns(best, study.searched),
         pd.DataFrame({OBJECTIVE: best[OBJECTIVE].map(lambda v: fmt(v, 4)),
-                      "knn_accuracy": best["knn_accuracy"].map(lambda v: fmt(v, 4)),
+                      "val_knn_accuracy": best["val_knn_accuracy"].map(lambda v: fmt(v, 4)),
                       "epochs run": best["epochs_run"].map(lambda v: fmt(int(v)) if pd.notna(v) else "–"),
                       "outcome": best["outcome"]}, index=best.index),
     ], axis=1)

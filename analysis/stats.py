@@ -1,7 +1,9 @@
 """Statistics on trial results: pure functions on arrays and DataFrames.
 
-- ``bootstrap_ci``: percentile bootstrap CI of the mean (Efron & Tibshirani 1993, ch. 13).
-- ``mann_whitney``: two-sided Mann-Whitney U test (scipy's, exact or asymptotic by size).
+- ``bootstrap_ci``: percentile bootstrap CI of the mean (Efron & Tibshirani 1993, ch. 13),
+  and ``group_interval``, which takes Student's t instead for small groups.
+- ``mann_whitney``: two-sided Mann-Whitney U test (scipy's, exact or asymptotic by size),
+  and ``min_mann_whitney_p``, the smallest p a test of two group sizes can give.
 - ``holm``: Holm's step-down adjustment of p-values (Holm 1979), controls the FWER.
 - ``quantile_edges`` / ``assign_bins``: group a numeric dimension into quantile bins.
 - ``summarize_groups`` / ``pairwise_tests``: per-value tables and pairwise comparisons.
@@ -24,8 +26,8 @@ from scipy import stats as sps
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
-MIN_TEST_N = 3  # fewer trials in a group: "too few trials to test"
 ALPHA = 0.05
+SMALL_GROUP = 10  # below this many values an interval of the mean is Student's t
 # Wilcoxon's signed-rank test: its smallest two-sided p with n pairs is 2 / 2**n (n=5:
 # 0.0625, n=6: 0.031), so below 6 pairs it can never reach ALPHA and the paired t-test is used.
 WILCOXON_MIN_N = 6
@@ -138,12 +140,24 @@ def assign_bins(values: Sequence[float] | np.ndarray | pd.Series,
     return pd.Categorical.from_codes(codes, categories=labels, ordered=True)
 
 
+def group_interval(values: Sequence[float] | np.ndarray, seed: int = 0) -> tuple[float, float, str]:
+    """The 95 % interval of the mean of a group: Student's t below ``SMALL_GROUP`` values
+    (a percentile bootstrap of a handful of values is far too narrow), the percentile
+    bootstrap from there on; ``(low, high, method)``, NaN for fewer than 2 values."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < SMALL_GROUP:
+        return (*t_ci(x), "t")
+    return (*bootstrap_ci(x, seed=seed), "bootstrap")
+
+
 def summarize_groups(groups: pd.Series, values: pd.Series, *, seed: int = 0) -> pd.DataFrame:
     """Per-group statistics of ``values`` (aligned by index; NaN values are dropped).
 
     Returns one row per group, in the group order (categories of an ordered Categorical,
-    else first appearance), with columns ``group, n, mean, median, ci_low, ci_high``
-    (``ci_*``: 95 % percentile bootstrap CI of the mean; NaN for n < 2).
+    else first appearance), with columns ``group, n, mean, median, ci_low, ci_high, ci``
+    (``ci_*``: 95 % interval of the mean by ``group_interval``, ``ci`` its method; NaN for
+    n < 2).
     """
     frame = pd.DataFrame({"group": groups, "value": values}).dropna(subset=["value", "group"])
     order = (list(groups.cat.categories) if isinstance(groups.dtype, pd.CategoricalDtype)
@@ -151,23 +165,34 @@ def summarize_groups(groups: pd.Series, values: pd.Series, *, seed: int = 0) -> 
     rows = []
     for i, group in enumerate(order):
         x = frame.loc[frame["group"] == group, "value"].to_numpy(float)
-        low, high = bootstrap_ci(x, seed=seed + i)
+        low, high, method = group_interval(x, seed=seed + i)
         rows.append({"group": group, "n": int(x.size),
                      "mean": float(x.mean()) if x.size else np.nan,
                      "median": float(np.median(x)) if x.size else np.nan,
-                     "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows, columns=["group", "n", "mean", "median", "ci_low", "ci_high"])
+                     "ci_low": low, "ci_high": high, "ci": method})
+    return pd.DataFrame(rows, columns=["group", "n", "mean", "median", "ci_low", "ci_high", "ci"])
+
+
+def min_mann_whitney_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p-value an exact Mann-Whitney test of groups of ``n_a`` and
+    ``n_b`` values can give (every value of one group above every value of the other):
+    ``2 / C(n_a + n_b, n_a)``, 1 when a group is empty.  Groups of 3 and 3 cannot go below
+    0.1, so testing them at 0.05 could never find a difference."""
+    if n_a < 1 or n_b < 1:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
 
 
 def pairwise_tests(groups: pd.Series, values: pd.Series, *, higher_is_better: bool = True,
-                   alpha: float = ALPHA, min_n: int = MIN_TEST_N) -> pd.DataFrame:
-    """Mann-Whitney U between every pair of groups, Holm-adjusted across the tested pairs.
+                   alpha: float = ALPHA) -> pd.DataFrame:
+    """Mann-Whitney U between every pair of groups whose sizes can reach ``alpha``,
+    Holm-adjusted across the tested pairs.
 
     Returns one row per pair ``(a, b)`` (group order as in ``summarize_groups``) with
-    columns ``a, b, n_a, n_b, median_a, median_b, U, p, p_holm, winner, verdict``:
+    columns ``a, b, n_a, n_b, median_a, median_b, U, p, p_holm, winner, untested``:
     ``winner`` is the better group when ``p_holm < alpha`` (by the U statistic's direction)
-    else None; ``verdict`` is a plain sentence; pairs where a group has fewer than ``min_n``
-    values are not tested (``p`` NaN, "too few trials to test").
+    else None; a pair whose smallest possible p (``min_mann_whitney_p``) is not below
+    ``alpha`` is not tested (``p`` NaN) and ``untested`` gives that smallest p.
     """
     summary = summarize_groups(groups, values)
     frame = pd.DataFrame({"group": groups, "value": values}).dropna(subset=["value", "group"])
@@ -175,43 +200,23 @@ def pairwise_tests(groups: pd.Series, values: pd.Series, *, higher_is_better: bo
     for a, b in combinations(summary["group"], 2):
         xa = frame.loc[frame["group"] == a, "value"].to_numpy(float)
         xb = frame.loc[frame["group"] == b, "value"].to_numpy(float)
-        u, p = mann_whitney(xa, xb) if min(xa.size, xb.size) >= min_n else (np.nan, np.nan)
+        floor_p = min_mann_whitney_p(xa.size, xb.size)
+        u, p = mann_whitney(xa, xb) if floor_p < alpha else (np.nan, np.nan)
         rows.append({"a": a, "b": b, "n_a": xa.size, "n_b": xb.size,
                      "median_a": float(np.median(xa)) if xa.size else np.nan,
                      "median_b": float(np.median(xb)) if xb.size else np.nan,
-                     "U": u, "p": p})
-    table = pd.DataFrame(rows, columns=["a", "b", "n_a", "n_b", "median_a", "median_b", "U", "p"])
+                     "U": u, "p": p, "untested": np.nan if floor_p < alpha else floor_p})
+    columns = ["a", "b", "n_a", "n_b", "median_a", "median_b", "U", "p", "untested"]
+    table = pd.DataFrame(rows, columns=columns)
     table["p_holm"] = holm(table["p"].to_numpy()) if len(table) else []
-    winners, verdicts = [], []
+    winners = []
     for row in table.itertuples(index=False):
-        winner, verdict = _verdict(row, higher_is_better, alpha, min_n)
-        winners.append(winner)
-        verdicts.append(verdict)
+        half = row.n_a * row.n_b / 2  # U above half: a tends to be larger
+        clear = np.isfinite(row.p_holm) and row.p_holm < alpha and row.U != half
+        winners.append(((row.a if (row.U > half) == higher_is_better else row.b)
+                        if clear else None))
     table["winner"] = winners
-    table["verdict"] = verdicts
     return table
-
-
-def _verdict(row, higher_is_better: bool, alpha: float, min_n: int) -> tuple[object, str]:
-    counts = f"n={row.n_a}/{row.n_b}"
-    if not np.isfinite(row.p):
-        return None, (f"{row.a} vs {row.b}: too few trials to test ({counts}; "
-                      f"needs {min_n} per group)")
-    u_stat, half = row.U, row.n_a * row.n_b / 2  # U above half: a tends to be larger
-    a_larger = u_stat > half
-    if row.p_holm < alpha and u_stat != half:
-        a_wins = a_larger == higher_is_better
-        win, lose = (row.a, row.b) if a_wins else (row.b, row.a)
-        m_win, m_lose = (row.median_a, row.median_b) if a_wins else (row.median_b, row.median_a)
-        n_win, n_lose = (row.n_a, row.n_b) if a_wins else (row.n_b, row.n_a)
-        return win, (f"{win} beats {lose}: median {m_win:.3g} vs {m_lose:.3g}, "
-                     f"p_holm={_p(row.p_holm)}, n={n_win}/{n_lose}")
-    return None, (f"no significant difference between {row.a} and {row.b} (median "
-                  f"{row.median_a:.3g} vs {row.median_b:.3g}, p_holm={_p(row.p_holm)}, {counts})")
-
-
-def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 0.001 else "<0.001"
 
 
 def t_ci(values: Sequence[float] | np.ndarray,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from study.schema import (
     CODE_VERSION_TAG,
     COMMAND_TAG,
     DATASET_TAG,
+    FLOOR,
     OBJECTIVE,
     PARENT_PARAMS,
     PRESET_TAG,
@@ -27,6 +29,9 @@ from study.schema import (
 from study.space import SearchSpace
 from study.spec import StudySpec, UsageError
 from study.store import missing_sqlite_store
+from trainables.data import Dataset
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class Parent:
 
 
 def create(client: Any, spec: StudySpec, plan: Plan, space: SearchSpace,
-           resources: dict[str, float], cluster: dict[str, float]) -> Parent:
+           resources: dict[str, float], cluster: dict[str, float], data: Dataset) -> Parent:
     """A new parent run (and the experiment, on first use) with the study's settings."""
     experiment = client.get_experiment_by_name(spec.experiment_name)
     experiment_id = (experiment.experiment_id if experiment
@@ -54,6 +59,7 @@ def create(client: Any, spec: StudySpec, plan: Plan, space: SearchSpace,
     params = {
         "study_seed": spec.seed, "num_samples": plan.trials, "max_epochs": spec.max_epochs,
         "dataset": spec.dataset, "data_dir": str(spec.data_dir), "metric": OBJECTIVE,
+        "val_size": len(data.val_y), "val_source": data.val_source,
         "preset": plan.preset, "searched": ",".join(plan.searched),
         "pins": json.dumps(spec.pins), "fixed": json.dumps(space.fixed),
         "encoders": ",".join(space.encoders), **plan.params,
@@ -98,15 +104,55 @@ def reopen(client: Any, run: Any, spec: StudySpec) -> Parent:
     return Parent(run.info.experiment_id, run.info.run_id, run.data.tags[RAY_PATH_TAG])
 
 
-def close(client: Any, parent: Parent, counts: dict[str, int], status: str) -> None:
-    """Log the trial counts (``trials_<outcome>``) and end the parent run."""
-    if counts:
-        from mlflow.entities import Metric
+def close(client: Any, parent: Parent, counts: dict[str, int], status: str,
+          floor: dict[str, float]) -> None:
+    """Log the trial counts (``trials_<outcome>``) and the raw-pixel floor (``floor_``), and
+    end the parent run."""
+    from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
-        client.log_batch(parent.run_id, metrics=[Metric(f"trials_{k}", float(v), now, 0)
-                                                 for k, v in counts.items()])
+    now = int(time.time() * 1000)
+    values = {**{f"trials_{k}": v for k, v in counts.items()},
+              **{f"{FLOOR}{k}": v for k, v in floor.items()}}
+    if values:
+        client.log_batch(parent.run_id, metrics=[Metric(k, float(v), now, 0)
+                                                 for k, v in values.items()])
     client.set_terminated(parent.run_id, status)
+
+
+class FloorJob:
+    """The raw-pixel floor (``trainables.floor``), computed on a thread of the driver while
+    the trials run: it is needed only at the end.  ``result()`` waits for it; a failure is
+    logged, never raised (the study does not depend on it)."""
+
+    def __init__(self, data: Dataset, budget: dict[str, Any]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from trainables.config import DIMENSIONS, TrialConfig
+
+        settings = {k: v for k, v in budget.items() if k in DIMENSIONS}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floor")
+        self._future = self._pool.submit(_floor, data, TrialConfig.from_dict(settings))
+
+    def result(self) -> dict[str, float]:
+        try:
+            return self._future.result()
+        except Exception:
+            log.exception("the raw-pixel floor could not be computed")
+            return {}
+        finally:
+            self._pool.shutdown(wait=False)
+
+
+def _floor(data: Dataset, budget: Any) -> dict[str, float]:
+    from trainables.floor import raw_pixel_floor
+
+    return raw_pixel_floor(data, budget)
+
+
+def floor_of(client: Any, parent: Parent) -> dict[str, float]:
+    """The floor a study logged before it was resumed (``floor_`` metrics, unprefixed)."""
+    metrics = client.get_run(parent.run_id).data.metrics
+    return {k[len(FLOOR):]: v for k, v in metrics.items() if k.startswith(FLOOR)}
 
 
 def log_params(client: Any, run_id: str, values: dict[str, Any]) -> None:

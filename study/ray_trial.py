@@ -1,9 +1,10 @@
 """The thin Ray adapter around ``trainables.trial.run_trial``: the function Tune runs.
 
 Each epoch it reports the flat metrics dict to Tune together with a checkpoint holding the
-last evaluated embedding (``embedding.npz``), from which the driver draws the t-SNE plot,
-also for trials the scheduler stops early, and the training state (``state.pt``), from
-which a resumed study continues the trial.
+epoch's embeddings (``embeddings.npz``: the training sample and the test split), from which
+the driver makes the end-of-trial judgement (test scores, t-SNE map), also for trials the
+scheduler stops early, and the training state (``state.pt``), from which a resumed study
+continues the trial.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from study.schema import EMBEDDING_FILE, STATE_FILE, Placement
@@ -47,8 +47,7 @@ def train_trial(config: dict[str, Any], data: Dataset) -> None:
 
     def report(epoch: EpochReport) -> None:
         with tempfile.TemporaryDirectory() as folder:
-            np.savez(Path(folder) / EMBEDDING_FILE, embedding=epoch.embedding,
-                     labels=epoch.labels)
+            epoch.embeddings.save(Path(folder) / EMBEDDING_FILE)
             torch.save(epoch.state, Path(folder) / STATE_FILE)
             tune.report({**epoch.metrics, **placement},
                         checkpoint=tune.Checkpoint.from_directory(folder))

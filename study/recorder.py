@@ -31,6 +31,7 @@ from ray import tune
 from study.schema import (
     EMBEDDING_FILE,
     EMBEDDING_PLOT,
+    END_METRICS,
     EPOCH_METRICS,
     ERROR_FILE,
     ERROR_TAG,
@@ -39,6 +40,7 @@ from study.schema import (
     INTERRUPTED,
     LOST,
     LOST_REASON_TAG,
+    NOTE_TAG,
     OPEN_OUTCOMES,
     OUTCOME_TAG,
     OUTCOMES,
@@ -51,10 +53,10 @@ from study.schema import (
     STOPPED_EARLY,
     TRIAL_ID_TAG,
     TSNE_PLOT,
-    TSNE_TIME,
 )
 from study.space import trial_config
-from trainables.pictures import judge_embedding
+from trainables.config import DIMENSIONS, TrialConfig
+from trainables.final import Embeddings, conclude
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,19 @@ def outcome_of(status: str, last_result: dict[str, Any] | None, max_epochs: int)
         return INTERRUPTED
     epochs = int((last_result or {}).get("epoch", 0))
     return FINISHED if epochs >= max_epochs else STOPPED_EARLY
+
+
+def plot_title(trial_id: str, cfg: TrialConfig) -> str:
+    """A t-SNE plot's title: the trial and the searched settings that apply to it (a loss's
+    own hyperparameters: the margin of a margin loss, the temperature of NT-Xent)."""
+    applied = cfg.applied()
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in applied.items()
+                      if DIMENSIONS[k].searched and k not in ("mode", "loss"))
+    return f"trial {trial_id}: {cfg.mode}/{cfg.loss}, {shown}"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 class MLflowRecorder(tune.Callback):
@@ -214,36 +229,36 @@ class MLflowRecorder(tune.Callback):
 
     def finish_run(self, trial_id: str, config: dict[str, Any], checkpoint: Any, outcome: str,
                    error: str | None) -> None:
-        """Plot the last evaluated embedding, tag the outcome, close the run."""
+        """Judge the trial's last embeddings (test scores, t-SNE map), tag the outcome, close
+        the run."""
         run_id = self.ensure_run(trial_id, config)
         if checkpoint is not None and outcome != INTERRUPTED:
-            self._log_plots(run_id, trial_id, config, checkpoint)
+            self._conclude(run_id, trial_id, config, checkpoint)
         if error is not None:
             self.client.set_tag(run_id, ERROR_TAG, error.strip().splitlines()[-1][:5000])
             self.client.log_text(run_id, error, ERROR_FILE)
         self.client.set_tag(run_id, OUTCOME_TAG, outcome)
         self.client.set_terminated(run_id, RUN_STATUS.get(outcome, "FINISHED"))
 
-    def _log_plots(self, run_id: str, trial_id: str, config: dict[str, Any],
-                   checkpoint: Any) -> None:
+    def _conclude(self, run_id: str, trial_id: str, config: dict[str, Any],
+                  checkpoint: Any) -> None:
         cfg = trial_config(config)
-        with checkpoint.as_directory() as folder, np.load(Path(folder) / EMBEDDING_FILE) as npz:
-            embedding, labels = npz["embedding"], npz["labels"]
-        title = (f"trial {trial_id}: {cfg.mode}/{cfg.loss}, aug={cfg.augmentation}, "
-                 f"positives={cfg.positives}, D={cfg.embedding_dim}, margin={cfg.margin:.3g}")
-        start = time.perf_counter()
-        pictures = judge_embedding(embedding, labels, self.class_names, title, seed=cfg.seed)
-        measures = {**pictures.measures, TSNE_TIME: time.perf_counter() - start}
-        plots = {TSNE_PLOT: pictures.tsne}
-        if pictures.raw is not None:
-            plots[EMBEDDING_PLOT] = pictures.raw
+        with checkpoint.as_directory() as folder:
+            embeddings = Embeddings.load(Path(folder) / EMBEDDING_FILE)
+        end = conclude(embeddings, self.class_names, plot_title(trial_id, cfg),
+                       knn_k=cfg.knn_k, tsne_samples=cfg.tsne_samples, seed=cfg.seed)
+        plots = {TSNE_PLOT: end.tsne, EMBEDDING_PLOT: end.raw}
         from mlflow.entities import Metric
 
         step = max(self._logged_steps.get(run_id, set()) or {0})
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, step)
-                                               for k, v in measures.items() if np.isfinite(v)])
+                                               for k, v in end.metrics.items() if np.isfinite(v)])
+        if end.notes:
+            self.client.set_tag(run_id, NOTE_TAG, "; ".join(end.notes)[:5000])
         for name, png in plots.items():
+            if png is None:
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / name
                 path.write_bytes(png)
@@ -296,6 +311,11 @@ class MLflowRecorder(tune.Callback):
         if run.data.tags.get(OUTCOME_TAG) in OPEN_OUTCOMES or run.info.status == "RUNNING":
             error = error_text(trial) if outcome == FAILED else None
             self.finish_run(trial.trial_id, config, trial.checkpoint, outcome, error)
+
+    def end_metrics(self, trial_id: str) -> dict[str, float]:
+        """The end-of-trial metrics (test scores, structure) MLflow holds for a trial."""
+        runs = [r for r in self._trial_runs() if r.data.tags.get(TRIAL_ID_TAG) == trial_id]
+        return {k: v for k, v in runs[0].data.metrics.items() if k in END_METRICS} if runs else {}
 
     def outcome_counts(self) -> dict[str, int]:
         """Child runs of the parent run by outcome, as MLflow holds them."""

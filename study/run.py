@@ -19,7 +19,7 @@ from study import parent as parent_run
 from study import tuner as tuning
 from study.preflight import check_storage_path, check_tracking_uri
 from study.presets import PRESETS, Plan
-from study.schema import INTERRUPTED, OBJECTIVE
+from study.schema import INTERRUPTED, OBJECTIVE, TEST, VAL
 from study.space import SearchSpace, trial_config
 from study.spec import CPU_BUDGET, GPU_BUDGET, StudySpec, UsageError, parse_args
 from trainables.config import SEARCHED, ConfigError
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         if spec.address is None:
             _check_gpus(spec, _local_gpus())  # before Ray starts
         found = parent_run.find(spec) if spec.resume else None
-        data = load_dataset(spec.dataset, spec.data_dir, download=spec.download)
+        data = load_dataset(spec.dataset, spec.data_dir, download=spec.download,
+                            val_size=spec.val_size, seed=spec.seed)
         gpus, cluster = _connect(spec)  # refuses a cluster that cannot hold the study
         space = build_space(spec, data, gpus)
         plan = PRESETS[spec.preset](spec, space)
@@ -59,11 +60,12 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
 
     client = MlflowClient(spec.tracking_uri)
     parent = (parent_run.reopen(client, found, spec) if found is not None
-              else parent_run.create(client, spec, plan, space, per_trial, cluster))
+              else parent_run.create(client, spec, plan, space, per_trial, cluster, data))
+    floor = parent_run.FloorJob(data, space.fixed) if found is None else None
     recorder = MLflowRecorder(spec.tracking_uri, parent.experiment_id, parent.run_id,
                               data.classes, spec.max_epochs)
     trainable = tuning.trainable(data, per_trial)
-    status, counts, best = "FAILED", {}, None
+    status, counts, best, best_test = "FAILED", {}, None, {}
     try:
         tuner = (tuning.restored(parent.ray_path, trainable) if found is not None
                  else tuning.new(plan, trainable, recorder, parent.ray_path))
@@ -72,11 +74,13 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
         interrupted = counts[INTERRUPTED] > 0 or sum(counts.values()) < plan.trials
         status = "KILLED" if interrupted else "FINISHED"
         best = tuning.best(results)
+        best_test = recorder.end_metrics(best.metrics["trial_id"]) if best is not None else {}
     finally:
         recorder.flush()
-        parent_run.close(client, parent, counts, status)
+        floor_values = floor.result() if floor is not None else parent_run.floor_of(client, parent)
+        parent_run.close(client, parent, counts, status, floor_values)
         ray.shutdown()
-    print(summary(spec, counts, best, parent.run_id))
+    print(summary(spec, counts, best, best_test, floor_values, parent.run_id))
     if status == "KILLED":
         print(f"interrupted; resume with:\n  {resume_command(spec)}")
         return EXIT_INTERRUPTED
@@ -95,20 +99,31 @@ def build_space(spec: StudySpec, data: Dataset, gpus: int) -> SearchSpace:
     return SearchSpace(pins=spec.pins, fixed=fixed, encoders=encoders, study_seed=spec.seed)
 
 
-def summary(spec: StudySpec, counts: dict[str, int], best: Any, parent_id: str) -> str:
-    """The end-of-study lines: trial counts, the best trial, how to browse the runs."""
+def summary(spec: StudySpec, counts: dict[str, int], best: Any, best_test: dict[str, float],
+            floor: dict[str, float], parent_id: str) -> str:
+    """The end-of-study lines: trial counts, the best trial (chosen on validation, at its
+    last epoch) with its test figures, the raw-pixel floor, how to browse the runs."""
     lines = [f"study {spec.experiment_name}: {sum(counts.values())} trials ("
              + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()) + ")"]
     if best is not None:
         cfg = trial_config(best.config)
-        lines.append(f"best trial {best.metrics.get('trial_id')}: {OBJECTIVE}="
-                     f"{best.metrics[OBJECTIVE]:.4f} knn_accuracy="
-                     f"{best.metrics.get('knn_accuracy', float('nan')):.4f} "
-                     f"after {int(best.metrics.get('epoch', 0))} epoch(s)")
-        searched = {k: v for k, v in cfg.to_dict().items() if k in SEARCHED}
+        m = best.metrics
+        lines.append(f"best trial {m.get('trial_id')} (by {OBJECTIVE} at its last epoch, "
+                     f"{int(m.get('epoch', 0))}): validation probe {m[OBJECTIVE]:.4f}, kNN "
+                     f"{m.get(VAL + 'knn_accuracy', float('nan')):.4f}; test probe "
+                     f"{best_test.get(TEST + 'probe_accuracy', float('nan')):.4f}, kNN "
+                     f"{best_test.get(TEST + 'knn_accuracy', float('nan')):.4f}, P@1 "
+                     f"{best_test.get(TEST + 'precision_at_1', float('nan')):.4f}, MAP@R "
+                     f"{best_test.get(TEST + 'map_at_r', float('nan')):.4f}")
+        searched = {k: v for k, v in cfg.applied().items() if k in SEARCHED}
         lines.append("  settings: " + ", ".join(f"{k}={v}" for k, v in searched.items()))
     else:
         lines.append("no trial reported a result")
+    if floor:
+        lines.append(f"raw-pixel floor: validation probe {floor.get(VAL + 'probe_accuracy', 0):.4f}"
+                     f", test probe {floor.get(TEST + 'probe_accuracy', 0):.4f}, test P@1 "
+                     f"{floor.get(TEST + 'precision_at_1', 0):.4f}, test MAP@R "
+                     f"{floor.get(TEST + 'map_at_r', 0):.4f}")
     lines.append(f"MLflow parent run {parent_id}; browse with:")
     lines.append(f"  mlflow ui --backend-store-uri {spec.tracking_uri}")
     return "\n".join(lines)

@@ -16,12 +16,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from trainables.metrics import END_METRICS, EPOCH_METRICS, STRUCTURE_METRICS, TSNE_TIME
+from trainables.metrics import (
+    END_METRICS,
+    END_TIME,
+    EPOCH_METRICS,
+    STRUCTURE_METRICS,
+    TEST,
+    TEST_METRICS,
+    VAL,
+)
 
-__all__ = ["END_METRICS", "EPOCH_METRICS", "STRUCTURE_METRICS", "TSNE_TIME"]
+__all__ = ["END_METRICS", "END_TIME", "EPOCH_METRICS", "STRUCTURE_METRICS", "TEST",
+           "TEST_METRICS", "VAL"]
 
 # ------------------------------------------------------------------ the objective
-OBJECTIVE = "probe_accuracy"  # what the searcher optimises and the scheduler reads
+# What the searcher optimises, the scheduler reads and the best trial is chosen by (at each
+# trial's last epoch): the validation probe.  The test split never steers the search.
+OBJECTIVE = "val_probe_accuracy"
 OBJECTIVE_MODE = "max"
 TIME_ATTR = "training_iteration"  # Tune's per-report counter: one report per epoch
 
@@ -65,6 +76,7 @@ FAILED = "failed"
 INTERRUPTED = "interrupted"
 LOST = "lost"  # a trial Ray never saved before its driver died: retired and soft-deleted
 OUTCOMES = (FINISHED, STOPPED_EARLY, FAILED, INTERRUPTED)  # counted per study
+FLOOR = "floor_"  # + a val_ or test_ score: the raw-pixel floor (trainables.floor)
 OPEN_OUTCOMES = (RUNNING, INTERRUPTED)  # a run that a resume may continue
 RUN_STATUS = {FAILED: "FAILED", INTERRUPTED: "KILLED", LOST: "KILLED"}  # else FINISHED
 
@@ -75,6 +87,8 @@ PARENT_PARAMS: dict[str, str] = {
     "max_epochs": "epochs of a trial the scheduler never stops",
     "dataset": "dataset name or arrays folder",
     "data_dir": "torchvision's root folder",
+    "val_size": "validation images (held out of train, or the arrays folder's val.npz)",
+    "val_source": "where the validation split came from",
     "metric": "the objective",
     "preset": "search, or a fixed grid (seed-grid)",
     "searched": "the dimensions the study varies",
@@ -90,14 +104,18 @@ PARENT_PARAMS: dict[str, str] = {
     "cluster_cpus": "CPUs of the Ray cluster",
     "cluster_gpus": "GPUs of the Ray cluster",
 }
-PARENT_METRICS: dict[str, str] = {f"trials_{o}": f"trials that ended {o.replace('_', ' ')}"
-                                  for o in OUTCOMES}
+PARENT_METRICS: dict[str, str] = {
+    **{f"trials_{o}": f"trials that ended {o.replace('_', ' ')}" for o in OUTCOMES},
+    **{f"{FLOOR}{k}": f"raw pixels: {v}" for k, v in {**EPOCH_METRICS, **TEST_METRICS}.items()
+       if k.startswith((VAL, TEST))},
+}
 
 # ------------------------------------------------------------------ files
-TSNE_PLOT = "tsne.png"  # every trial: t-SNE map of its last evaluated embedding
+TSNE_PLOT = "tsne.png"  # every trial: t-SNE map of its last test embeddings (a sample)
 EMBEDDING_PLOT = "embedding.png"  # trials with a 2-D embedding: the raw axes
 ERROR_FILE = "error.txt"  # a failed trial's error and traceback
+NOTE_TAG = "note"  # what the end-of-trial judgement could not make (a t-SNE map), and why
 REPORT_DIR = "report"  # analysis.summarize's files, in the parent run
-# A trial's checkpoint (Ray's storage): its last evaluated embedding and training state.
-EMBEDDING_FILE = "embedding.npz"
+# A trial's checkpoint (Ray's storage): its last embeddings and its training state.
+EMBEDDING_FILE = "embeddings.npz"
 STATE_FILE = "state.pt"

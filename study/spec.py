@@ -46,6 +46,7 @@ class StudySpec:
     reduction_factor: int = 3
     download: bool = True
     resume: bool = False
+    val_size: int | None = None  # None: trainables.data.default_val_size
     preset: str = "search"
     grid_seeds: int = 3
     command: str = ""
@@ -67,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-download", action="store_true",
                    help="never download a missing built-in dataset")
     p.add_argument("--seed", type=int, default=0,
-                   help="study seed: fixes Optuna's sampler and every trial's torch seed")
+                   help="study seed: fixes Optuna's sampler, every trial's torch seed and the "
+                        "validation split")
+    p.add_argument("--val-size", type=int, default=None,
+                   help="validation images held out of the training split, stratified by class "
+                        "(default: 10 %% of it, at most 10,000; an arrays folder's val.npz is "
+                        "used as it is)")
     p.add_argument("--max-epochs", type=int, default=3,
                    help="epochs of a trial that the scheduler never stops")
     p.add_argument("--set", dest="pins", action="append", default=[], metavar="KEY=VALUE",
@@ -183,6 +189,7 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         reduction_factor=args.reduction_factor,
         download=not args.no_download,
         resume=args.resume,
+        val_size=args.val_size,
         preset=args.preset,
         grid_seeds=args.grid_seeds,
         command=shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)]),

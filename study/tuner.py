@@ -60,9 +60,10 @@ def restored(experiment_path: str, trainable: Any) -> Any:
 
 
 def best(results: Any) -> Any:
-    """The result with the best objective at any epoch of any trial, or None."""
+    """The trial with the best objective at its last epoch (a trial's figure is where it
+    ended, not its luckiest epoch), or None."""
     try:
-        result = results.get_best_result(metric=OBJECTIVE, mode=OBJECTIVE_MODE, scope="all")
+        result = results.get_best_result(metric=OBJECTIVE, mode=OBJECTIVE_MODE, scope="last")
     except RuntimeError:
         return None
     return result if result is not None and result.metrics and OBJECTIVE in result.metrics \

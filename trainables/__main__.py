@@ -1,4 +1,5 @@
-"""``python -m trainables``: run one trial without Ray, print its metrics, save its plots."""
+"""``python -m trainables``: run one trial without Ray, print its metrics each epoch and its
+test scores at the end, save its plots."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from trainables.config import ConfigError, TrialConfig, parse_assignments
 from trainables.data import DataError, load_dataset
-from trainables.pictures import judge_embedding
+from trainables.final import conclude
 from trainables.trial import EpochReport, NonFiniteLossError, run_trial
 
 
@@ -22,10 +23,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="a TrialConfig field, e.g. --set mode=pair (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     p.add_argument("--out", default=None, help="folder for tsne.png and metrics.json")
+    p.add_argument("--val-size", type=int, default=None,
+                   help="validation images held out of train (default: 10 %%, at most 10,000)")
+    p.add_argument("--seed", type=int, default=0, help="the validation split's seed")
     args = p.parse_args(argv)
     try:
         cfg = TrialConfig.from_dict(parse_assignments(args.values))
-        data = load_dataset(args.dataset, args.data_dir, download=not args.no_download)
+        data = load_dataset(args.dataset, args.data_dir, download=not args.no_download,
+                            val_size=args.val_size, seed=args.seed)
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -41,18 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    end = conclude(last.embeddings, data.classes,
+                   f"{cfg.mode}/{cfg.loss}, aug={cfg.augmentation}, D={cfg.embedding_dim}",
+                   knn_k=cfg.knn_k, tsne_samples=cfg.tsne_samples if args.out else 0,
+                   seed=cfg.seed)
+    print(json.dumps({k: round(v, 5) for k, v in end.metrics.items()}), flush=True)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        title = f"{cfg.mode}/{cfg.loss}, aug={cfg.augmentation}, D={cfg.embedding_dim}"
-        pictures = judge_embedding(last.embedding, last.labels, data.classes, title,
-                                   seed=cfg.seed)
-        (out / "tsne.png").write_bytes(pictures.tsne)
-        if pictures.raw is not None:
-            (out / "embedding.png").write_bytes(pictures.raw)
+        for name, png in (("tsne.png", end.tsne), ("embedding.png", end.raw)):
+            if png is not None:
+                (out / name).write_bytes(png)
         (out / "metrics.json").write_text(json.dumps(
-            {"config": cfg.to_dict(), "history": history, "structure": pictures.measures},
-            indent=2))
+            {"config": cfg.to_dict(), "history": history, "end": end.metrics,
+             "notes": end.notes}, indent=2))
     return 0
 
 

@@ -1,7 +1,9 @@
-"""Arrays folders: ``train.npz`` and ``test.npz`` read without trusting their headers.
+"""Arrays folders: ``train.npz``, ``test.npz`` (and ``val.npz``) read without trusting their
+headers.
 
-An arrays folder holds ``train.npz`` and ``test.npz``, each with ``x`` (uint8 images, (N, H,
-W) or (N, H, W, C)) and ``y`` (integer labels).  ``load_arrays`` checks every array on the
+An arrays folder holds ``train.npz`` and ``test.npz``, and optionally ``val.npz`` (then the
+validation split; else the study holds one out of train), each with ``x`` (uint8 images,
+(N, H, W) or (N, H, W, C)) and ``y`` (integer labels).  ``load_arrays`` checks every array on the
 .npy header inside the archive before reading it: the .npy format, the dtypes and shapes
 (``trainables.data.check_arrays``), that each member holds the bytes its header declares,
 and that the four arrays decode to at most ``MAX_DATASET_BYTES``.  Only then are the arrays
@@ -42,8 +44,10 @@ def load_arrays(folder: str | Path) -> Dataset:
     folder = Path(folder)
     paths = []
     headers = []
-    for split in ("train", "test"):
+    for split in ("train", "test", "val"):
         path = folder / f"{split}.npz"
+        if split == "val" and not path.is_file():
+            break  # optional: without it the study holds a validation split out of train
         if not path.is_file():
             raise DataError(
                 f"arrays dataset {folder}: {path.name} is missing; the folder needs train.npz "
@@ -61,9 +65,10 @@ def load_arrays(folder: str | Path) -> Dataset:
             f"the limit of {_size(MAX_DATASET_BYTES)} (trainables.arrays.MAX_DATASET_BYTES); "
             "use a subset of the images, or raise the limit on a machine with the memory"
         )
-    train, test = (_read(p, partial(_npz_arrays, members=m))
-                   for p, m in zip(paths, headers, strict=True))
-    return from_arrays(folder.name, train, test, where=(str(paths[0]), str(paths[1])))
+    train, test, *val = (_read(p, partial(_npz_arrays, members=m))
+                         for p, m in zip(paths, headers, strict=True))
+    return from_arrays(folder.name, train, test, where=tuple(str(p) for p in paths),
+                       val=val[0] if val else None)
 
 
 @dataclass(frozen=True)

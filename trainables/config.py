@@ -85,9 +85,14 @@ class TrialConfig:
     epochs: int = dimension(1, minimum=1, doc="training epochs")
     train_subset: int = dimension(0, minimum=0, doc="anchors per epoch (0: the whole training set)")
     eval_train: int = dimension(10_000, minimum=10,
-                                doc="training images embedded to fit the probe and as kNN references")
-    eval_test: int = dimension(0, minimum=0, doc="test images scored (0: the whole test split)")
-    tsne_samples: int = dimension(2_000, minimum=0, doc="test embeddings in the t-SNE plot")
+                                doc="training images (a stratified sample) embedded to fit the "
+                                    "probe and as kNN references")
+    eval_val: int = dimension(0, minimum=0, doc="validation images scored every epoch, a "
+                                                 "stratified sample (0: the whole split)")
+    eval_test: int = dimension(0, minimum=0, doc="test images scored at the end, a stratified "
+                                                  "sample (0: the whole split)")
+    tsne_samples: int = dimension(2_000, minimum=0,
+                                  doc="test embeddings in the t-SNE plot, a stratified sample")
     knn_k: int = dimension(10, minimum=1, doc="neighbours of the kNN classifier")
     seed: int = dimension(0, doc="fixes initialisation, sampling and augmentation")
 

@@ -15,6 +15,7 @@ every dataset are remapped to 0..K-1 with K bounded by the number of images (``f
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,14 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """Images as uint8 (N, C, H, W) tensors and labels as int64 (N,), train and test.
+    """Images as uint8 (N, C, H, W) tensors and labels as int64 (N,): train, validation and
+    test splits.
 
     Labels are 0..K-1 with K = ``num_classes`` = ``len(classes)``; every class has at least
-    one training image, K is at most half the training images, and every test label occurs
-    in training (``from_arrays`` guarantees it), so ``max label + 1 == K``.
+    one training image, K is at most half the training images, and every validation and test
+    label occurs in training (``from_arrays`` guarantees it), so ``max label + 1 == K``.
+    The validation split steers the search; the test split only reports.  It is empty until
+    ``with_validation`` holds one out of train (or an arrays folder's ``val.npz`` gives it).
 
     ``mean`` and ``std`` are per-channel statistics of the training images in [0, 1] units,
     used to normalise the encoder's input.
@@ -46,6 +50,9 @@ class Dataset:
     test_x: Tensor
     test_y: Tensor
     classes: tuple[str, ...]
+    val_x: Tensor | None = None
+    val_y: Tensor | None = None
+    val_source: str = ""  # where the validation split came from, for the record
 
     @property
     def num_classes(self) -> int:
@@ -68,14 +75,47 @@ class Dataset:
 
     def to(self, device: torch.device | str) -> Dataset:
         """The same dataset with every tensor on ``device`` (one copy, done once per trial)."""
-        return Dataset(
-            self.name,
-            self.train_x.to(device),
-            self.train_y.to(device),
-            self.test_x.to(device),
-            self.test_y.to(device),
-            self.classes,
+        moved = {k: getattr(self, k).to(device) if getattr(self, k) is not None else None
+                 for k in ("train_x", "train_y", "test_x", "test_y", "val_x", "val_y")}
+        return dataclasses.replace(self, **moved)
+
+
+def default_val_size(n_train: int, num_classes: int) -> int:
+    """The validation split held out of ``n_train`` training images by default: 10 %, at
+    most 10,000 (MNIST 6,000, CIFAR-10 5,000, digits 140), and for tiny datasets at least two
+    images per class (retrieval needs another image of the query's class)."""
+    return min(10_000, max(2 * num_classes, round(0.1 * n_train)), n_train // 2)
+
+
+def with_validation(data: Dataset, size: int | None, seed: int) -> Dataset:
+    """``data`` with a validation split: the one it has (an arrays folder's ``val.npz``), or
+    ``size`` images (default ``default_val_size``) held out of train, stratified by class
+    and drawn with ``seed`` (the study seed), so every trial of a study shares it.
+
+    Refused with one line: a size that leaves too little to train on, or fewer images than
+    classes (every class should be judged)."""
+    if data.val_x is not None:
+        return data
+    from trainables.sampling import stratified_indices
+
+    n = len(data.train_y)
+    size = default_val_size(n, data.num_classes) if size is None else size
+    if not data.num_classes <= size <= n // 2:
+        raise DataError(
+            f"--val-size {size}: the validation split needs at least one image per class "
+            f"({data.num_classes}) and at most half the {n} training images; choose a size "
+            f"in [{data.num_classes}, {n // 2}]"
         )
+    held = stratified_indices(data.train_y, size, seed)
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[held] = False
+    _check_sizes((f"{data.name} train (after holding out {size} for validation)",
+                  f"{data.name} validation"),
+                 np.bincount(data.train_y[keep].numpy(), minlength=data.num_classes), size)
+    return dataclasses.replace(
+        data, train_x=data.train_x[keep], train_y=data.train_y[keep], val_x=data.train_x[held],
+        val_y=data.train_y[held],
+        val_source=f"{size} training images held out, stratified by class (seed {seed})")
 
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
@@ -83,14 +123,16 @@ _INT64_MAX = int(np.iinfo(np.int64).max)
 
 def from_arrays(
     name: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-    classes: tuple[str, ...] | None = None, *, where: tuple[str, str] | None = None,
+    classes: tuple[str, ...] | None = None, *, where: tuple[str, ...] | None = None,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Dataset:
     """A ``Dataset`` from numpy arrays, checked, with labels remapped to 0..K-1.
 
     ``x`` is uint8 (N, H, W) or (N, H, W, C) with C 1 or 3; ``y`` (N,) integers of any width
     and signedness.  ``classes`` names the label values 0, 1, ... when the dataset has names
     (torchvision's); ``where`` says which file or split each error is about (default
-    ``"<name> train"``, ``"<name> test"``).
+    ``"<name> train"``, ``"<name> test"``, ``"<name> val"``); ``val``: a validation split
+    given with the data (checked like the test split).
 
     Labels are class identifiers, not indices: they are remapped to 0..K-1 in the order of
     the K distinct training labels, so every class-indexed tensor (the sampler's class
@@ -105,23 +147,25 @@ def from_arrays(
       class they never saw, so those images would count as errors in every trial;
     - splits too small to train and judge, see ``_check_sizes``.
     """
-    where = where or (f"{name} train", f"{name} test")
-    for place, (x, y) in zip(where, (train, test), strict=True):
+    splits = [train, test] + ([val] if val is not None else [])
+    where = where or tuple(f"{name} {s}" for s in ("train", "test", "val")[:len(splits)])
+    for place, (x, y) in zip(where, splits, strict=True):
         check_arrays(place, x.shape, x.dtype, y.shape, y.dtype)
-    train_shape, test_shape = _chw(train[0].shape), _chw(test[0].shape)
-    if train_shape != test_shape:
-        raise DataError(
-            f"{name}: train images are {train_shape} but test images are {test_shape}; "
-            "both splits need the same image shape"
-        )
+    for place, (x, _) in zip(where[1:], splits[1:], strict=True):
+        if _chw(x.shape) != _chw(train[0].shape):
+            raise DataError(
+                f"{place}: images are {_chw(x.shape)} but training images are "
+                f"{_chw(train[0].shape)}; every split needs the same image shape"
+            )
     values = _label_values(where[0], train[1])  # (K,) sorted distinct training labels
-    unseen = np.setdiff1d(_label_values(where[1], test[1]), values)
-    if len(unseen):
-        raise DataError(
-            f"{where[1]}: label(s) {abbreviated(unseen)} never occur in the training labels; the "
-            "probe and the kNN cannot predict a class they never saw: drop those test images "
-            "or add training images of those classes"
-        )
+    for place, (_, y) in zip(where[1:], splits[1:], strict=True):
+        unseen = np.setdiff1d(_label_values(place, y), values)
+        if len(unseen):
+            raise DataError(
+                f"{place}: label(s) {abbreviated(unseen)} never occur in the training labels; "
+                "the probe and the kNN cannot predict a class they never saw: drop those "
+                "images or add training images of those classes"
+            )
     if classes is None:
         names = tuple(str(v) for v in values.tolist())
     elif int(values[-1]) >= len(classes):
@@ -131,13 +175,16 @@ def from_arrays(
         )
     else:
         names = tuple(classes[v] for v in values.tolist())
-    train_y = np.searchsorted(values, train[1].astype(np.int64)).astype(np.int64)
-    test_y = np.searchsorted(values, test[1].astype(np.int64)).astype(np.int64)
-    _check_sizes(where, np.bincount(train_y, minlength=len(values)), len(test_y))
     tensors = []
-    for x, y in ((train[0], train_y), (test[0], test_y)):
+    for x, y in splits:
+        y = np.searchsorted(values, y.astype(np.int64)).astype(np.int64)
         x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
         tensors += [torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)]
+    _check_sizes(where, np.bincount(tensors[1].numpy(), minlength=len(values)), len(tensors[3]))
+    if val is not None:
+        _check_sizes((where[0], where[2]), np.bincount(tensors[1].numpy(), minlength=len(values)),
+                     len(tensors[5]))
+        return Dataset(name, *tensors[:4], names, *tensors[4:], val_source=f"{where[2]}")
     return Dataset(name, *tensors, names)
 
 
@@ -193,7 +240,7 @@ def _label_values(where: str, y: np.ndarray) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _check_sizes(where: tuple[str, str], counts: np.ndarray, n_test: int) -> None:
+def _check_sizes(where: tuple[str, ...], counts: np.ndarray, n_test: int) -> None:
     """Refuse splits too small to train and judge an embedding, with the minimum.
 
     ``counts`` (K,): training images per class (every class has one or more); ``n_test``:
@@ -292,22 +339,25 @@ BUILTIN: dict[str, Callable[[Path, bool], Dataset]] = {
 }
 
 
-def load_dataset(name: str, data_dir: str | Path = "data", *, download: bool = True) -> Dataset:
-    """Load a dataset by built-in name or arrays folder.
+def load_dataset(name: str, data_dir: str | Path = "data", *, download: bool = True,
+                 val_size: int | None = None, seed: int = 0) -> Dataset:
+    """Load a dataset by built-in name or arrays folder, with its validation split.
 
     Args:
-        name: one of ``BUILTIN`` or a path to a folder with ``train.npz`` and ``test.npz``.
+        name: one of ``BUILTIN`` or a path to a folder with ``train.npz`` and ``test.npz``
+            (and ``val.npz``: then the validation split).
         data_dir: torchvision's root folder for the built-in datasets.
         download: let torchvision download a missing built-in dataset (needs the internet).
+        val_size, seed: the validation split held out of train (``with_validation``).
     """
     if name in BUILTIN:
         data_dir = Path(data_dir).expanduser().absolute()
-        return BUILTIN[name](data_dir, download)
+        return with_validation(BUILTIN[name](data_dir, download), val_size, seed)
     path = Path(name).expanduser()
     if path.is_dir():
         from trainables.arrays import load_arrays  # here: trainables.arrays imports this module
 
-        return load_arrays(path)
+        return with_validation(load_arrays(path), val_size, seed)
     raise DataError(
         f"unknown dataset {name!r}: use one of {', '.join(BUILTIN)} or a folder holding "
         "train.npz and test.npz"

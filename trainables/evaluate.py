@@ -1,13 +1,33 @@
-"""The per-epoch judges of an embedding: a linear probe, a kNN classifier, retrieval metrics.
+"""Judging an embedding on a split: a linear probe, a kNN classifier, retrieval metrics.
 
-Embeddings are (N, D) float tensors or arrays; labels are (N,) integers.
+``scores`` gives a split's ``trainables.metrics.Scores``: every epoch on the validation
+split (inside the trial, on its device), once at the end on the test split.  The probe and
+the kNN classifier are fitted on (take their neighbours from) a fixed stratified sample of
+the training split; retrieval is within the split itself, leave-one-out, as Musgrave,
+Belongie & Lim (2020) define it.  Embeddings are (N, D) float tensors, labels (N,) int64
+in 0..K-1.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
+
+from trainables.metrics import Scores
+from trainables.probe import fit_probe
+
+
+def scores(ref_emb: Tensor, ref_y: Tensor, emb: Tensor, y: Tensor, num_classes: int,
+           knn_k: int) -> Scores:
+    """How well (N, D) embeddings ``emb`` of one split with labels ``y`` serve it: a probe
+    and a kNN vote from the training sample ``ref_emb`` / ``ref_y``, retrieval within the
+    split."""
+    probe = fit_probe(ref_emb, ref_y, num_classes)
+    retrieval = retrieval_metrics(emb, y)
+    return Scores(probe_accuracy=probe.accuracy(emb, y),
+                  probe_converged=float(probe.converged),
+                  knn_accuracy=knn_accuracy(ref_emb, ref_y, emb, y, k=knn_k),
+                  precision_at_1=retrieval["precision_at_1"], map_at_r=retrieval["map_at_r"])
 
 
 def knn_accuracy(
@@ -34,69 +54,43 @@ def knn_accuracy(
     return correct / len(test_n)
 
 
-def retrieval_metrics(
-    ref_emb: Tensor, ref_y: Tensor, query_emb: Tensor, query_y: Tensor, chunk: int = 1024
-) -> dict[str, float]:
-    """Precision@1 and MAP@R of queries retrieving references by cosine similarity.
+def retrieval_metrics(emb: Tensor, labels: Tensor, chunk: int = 1024) -> dict[str, float]:
+    """Precision@1 and MAP@R of a split retrieving itself by cosine similarity, each
+    embedding a query against all the others (leave-one-out; Musgrave et al. 2020).
 
-    As defined in Musgrave, Belongie & Lim (2020), "A Metric Learning Reality Check", with
-    queries and references disjoint (the trial: test embeddings against the training sample):
+    - ``precision_at_1``: share of queries whose most similar other embedding has their
+      label (a query whose class has no other member counts as a miss).
+    - ``map_at_r``: for a query with R other embeddings of its label, ranked by similarity,
+      rel(i) = 1 if the i-th has the query's label and P(i) the precision of the first i:
+      ``AP@R = (1/R) * sum_{i<=R} P(i) * rel(i)``; averaged over the queries with R > 0
+      (0.0 when there are none).
 
-    - ``precision_at_1``: share of queries whose most similar reference has their label.
-    - ``map_at_r``: for a query with R references of its label, the references ranked by
-      similarity, rel(i) = 1 if the i-th has the query's label and P(i) the precision of the
-      first i: ``AP@R = (1/R) * sum_{i<=R} P(i) * rel(i)``; averaged over the queries with
-      R > 0 (0.0 when there are none).
-
-    ``ref_emb`` (N, D) with labels ``ref_y`` (N,); ``query_emb`` (M, D) with ``query_y`` (M,).
-    Computed in query chunks of ``chunk`` on the embeddings' device (one (chunk, N)
-    similarity block and its top max-R at a time).  Ties in similarity are ranked in
-    ``torch.topk``'s order.
+    ``emb`` (N, D) with labels (N,).  Computed in query chunks of ``chunk`` on the
+    embeddings' device (one (chunk, N) similarity block and its top max-R at a time).  Ties
+    in similarity are ranked in ``torch.topk``'s order.
     """
-    ref_n = torch.nn.functional.normalize(ref_emb.float(), dim=1)
-    query_n = torch.nn.functional.normalize(query_emb.float(), dim=1)
-    num_classes = int(max(ref_y.max(), query_y.max())) + 1
-    r_of_class = torch.bincount(ref_y, minlength=num_classes)  # (C,)
-    top = max(1, min(int(r_of_class[query_y].max()), len(ref_n)))
-    ranks = torch.arange(1, top + 1, device=ref_n.device, dtype=torch.float32)  # (top,)
+    normed = torch.nn.functional.normalize(emb.float(), dim=1)
+    n = len(normed)
+    num_classes = int(labels.max()) + 1
+    r_of_class = torch.bincount(labels, minlength=num_classes) - 1  # others of the class
+    top = max(1, min(int(r_of_class[labels].max()), n - 1))
+    ranks = torch.arange(1, top + 1, device=normed.device, dtype=torch.float32)  # (top,)
     hits_at_1, ap_sum, with_r = 0, 0.0, 0
-    for start in range(0, len(query_n), chunk):
-        y = query_y[start : start + chunk]
-        neighbours = (query_n[start : start + chunk] @ ref_n.T).topk(top, dim=1).indices
+    for start in range(0, n, chunk):
+        y = labels[start : start + chunk]
+        sims = normed[start : start + chunk] @ normed.T
+        rows = torch.arange(len(y), device=sims.device)
+        sims[rows, rows + start] = float("-inf")  # never retrieve oneself
+        neighbours = sims.topk(top, dim=1).indices
         r = r_of_class[y]  # (c,)
-        rel = (ref_y[neighbours] == y[:, None]) & (ranks[None, :] <= r[:, None])  # (c, top)
-        hits_at_1 += int(rel[:, 0].sum())
+        same = labels[neighbours] == y[:, None]
+        hits_at_1 += int(same[:, 0].sum())
+        rel = same & (ranks[None, :] <= r[:, None])  # (c, top)
         precision = rel.float().cumsum(dim=1) / ranks  # P(i), (c, top)
         ap = (precision * rel).sum(dim=1) / r.clamp_min(1)
         ap_sum += float(ap.sum())
         with_r += int((r > 0).sum())
     return {
-        "precision_at_1": hits_at_1 / len(query_n),
+        "precision_at_1": hits_at_1 / n,
         "map_at_r": ap_sum / with_r if with_r else 0.0,
     }
-
-
-def probe_accuracy(
-    train_emb: np.ndarray, train_y: np.ndarray, test_emb: np.ndarray, test_y: np.ndarray,
-    seed: int = 0,
-) -> float:
-    """Test accuracy of a multinomial logistic regression fitted on training embeddings.
-
-    The "classifier on top of the frozen embedding": features are standardised with the
-    training statistics; scikit-learn's ``LogisticRegression`` (L-BFGS, C=1).
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(
-        StandardScaler(), LogisticRegression(C=1.0, max_iter=300, random_state=seed)
-    )
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(train_emb, train_y)
-    return float(model.score(test_emb, test_y))

@@ -62,7 +62,8 @@ class ContrastiveLoss(nn.Module):
 
 class TripletMarginLoss(nn.Module):
     """``max(0, d(a, p) - d(a, n) + margin)`` with the p-norm distance ``d`` (Schroff et al.
-    2015, FaceNet; ``torch.nn.TripletMarginLoss`` semantics)."""
+    2015, FaceNet; ``torch.nn.TripletMarginLoss`` semantics).  No triplets (a miner found
+    none in the batch) give 0, not NaN."""
 
     def __init__(self, margin: float, p_norm: float = 2.0) -> None:
         super().__init__()
@@ -70,6 +71,8 @@ class TripletMarginLoss(nn.Module):
         self.p = p_norm
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        if len(anchor) == 0:  # a miner found no triplet in this batch: nothing to learn
+            return anchor.sum()
         d_ap = lp_distance(anchor, positive, self.p)
         d_an = lp_distance(anchor, negative, self.p)
         return (d_ap - d_an + self.margin).clamp_min(0).mean()

@@ -1,4 +1,5 @@
-"""Pair and triplet sampling as batched index arithmetic (no per-sample Python).
+"""Pair and triplet sampling as batched index arithmetic (no per-sample Python), and the
+stratified samples that splits and evaluation take.
 
 ``positives='class'``: a positive is another image of the anchor's class, a negative an
 image of another class.  ``positives='instance'``: a positive is the anchor image itself
@@ -11,6 +12,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+# Evaluation samples are drawn with this seed, not a trial's: every trial of a study is
+# judged on the same images.
+EVALUATION_SEED = 1234
 
 
 @dataclass(frozen=True)
@@ -93,3 +98,36 @@ def sample_pairs(
     partner = torch.where(similar, positive, negative)
     target = similar.float() * 2 - 1
     return anchors, partner, target
+
+
+def stratified_indices(labels: Tensor, size: int, seed: int) -> Tensor:
+    """``size`` indices into ``labels`` (N,) with every class in its share of the whole, as
+    a sorted (size,) tensor; all N indices when ``size`` is 0 or at least N.
+
+    Class k gets ``size * n_k / N`` places, rounded by largest remainder (at least one for
+    every class when ``size`` allows), drawn uniformly within the class by a generator
+    seeded with ``seed``: the same labels, size and seed give the same sample, so every
+    trial of a study is judged on the same images.  Data that arrive sorted by class (the
+    offline CIFAR-10 test split) give a balanced sample, not the first classes.
+    """
+    n = len(labels)
+    if size <= 0 or size >= n:
+        return torch.arange(n)
+    labels = labels.cpu()
+    classes, counts = torch.unique(labels, return_counts=True)
+    share = counts.double() * size / n
+    places = share.floor().long()
+    if size >= len(classes):  # a class too small for its share still shows once
+        places = places.clamp_min(1)
+    remainder = size - int(places.sum())
+    if remainder > 0:
+        order = torch.argsort(share - share.floor(), descending=True, stable=True)
+        places[order[:remainder]] += 1
+    while int(places.sum()) > size:  # the minimum of 1 overshot: take from the largest
+        places[torch.argmax(places)] -= 1
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for k, take in zip(classes.tolist(), places.tolist(), strict=True):
+        members = torch.nonzero(labels == k).squeeze(1)
+        chosen.append(members[torch.randperm(len(members), generator=g)[:take]])
+    return torch.cat(chosen).sort().values

@@ -2,11 +2,14 @@
 after every epoch.  Runs without Ray: ``run_trial(config, dataset, report=...)``.
 
 In reading order: ``build`` (seeded model, optimiser, schedule, class index; the data on
-the device once) -> for each epoch ``train_epoch`` (draw anchors; build the mode's views for
-a chunk of steps and augment them in one batched call, ``VIEWS_PER_CALL`` images, since on a
-GPU a step's few hundred images would leave augmentation bound by kernel launches; then per
-step encode, loss, step) -> ``judge`` (embed the fixed evaluation sample: probe, kNN,
-retrieval) -> ``report(EpochReport)``.
+the device once; the fixed, stratified evaluation samples) -> for each epoch
+``train_epoch`` (draw anchors; build the mode's views for a chunk of steps and augment them
+in one batched call, ``VIEWS_PER_CALL`` images, since on a GPU a step's few hundred images
+would leave augmentation bound by kernel launches; then per step encode, loss, step) ->
+``judge`` (embed the training sample and the validation split: probe, kNN, retrieval on
+validation; embed the test split for the end) -> ``report(EpochReport)``.  The validation
+scores steer the search; the test embeddings are scored once, when the trial has ended
+(``trainables.final``), whichever epoch that is.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -26,12 +28,13 @@ from trainables.augment import augment
 from trainables.config import TrialConfig
 from trainables.data import Dataset
 from trainables.encoders import build_encoder
-from trainables.evaluate import knn_accuracy, probe_accuracy, retrieval_metrics
+from trainables.evaluate import scores
+from trainables.final import Embeddings
 from trainables.losses import build_loss
-from trainables.metrics import EpochMetrics
+from trainables.metrics import VAL, Progress, Scores
 from trainables.miners import MINERS
 from trainables.modes import LAYOUTS, Layout, mining_inputs
-from trainables.sampling import ClassIndex
+from trainables.sampling import EVALUATION_SEED, ClassIndex, stratified_indices
 
 # Images converted and augmented per call: the views of several training steps at once.
 VIEWS_PER_CALL = 4096
@@ -45,18 +48,17 @@ class NonFiniteLossError(FloatingPointError):
 class EpochReport:
     """What a trial reports after each epoch.
 
-    metrics: ``trainables.metrics.EpochMetrics`` as a flat dict of floats.
-    embedding: (M, D) float32 L2-normalised test embeddings (M = tsne_samples), the last
-        evaluated embedding that the t-SNE plot is drawn from.
-    labels: (M,) their class labels.
+    metrics: ``Progress`` and the validation ``Scores`` (``val_`` names), a flat dict of
+        floats (``trainables.metrics.EPOCH_METRICS``).
+    embeddings: the training sample's and the test split's embeddings after this epoch, from
+        which the end-of-trial judgement scores the test split (``trainables.final``).
     state: what ``run_trial(resume=...)`` needs to continue after this epoch (epoch, model,
         optimiser, scheduler and generator states); references to live tensors, so save it
         (``torch.save``) inside the report callback.
     """
 
     metrics: dict[str, float]
-    embedding: np.ndarray
-    labels: np.ndarray
+    embeddings: Embeddings
     state: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -104,8 +106,9 @@ class Training:
     loss_inputs: Callable[..., tuple[Tensor, ...]]
     anchors_per_epoch: int
     steps_per_epoch: int
-    eval_train: Tensor  # fixed evaluation sample: training images (probe fit, kNN references)
-    eval_test: Tensor  # and test images (scored)
+    eval_train: Tensor  # fixed stratified samples: training images (probe fit, kNN references),
+    eval_val: Tensor  # validation images (scored every epoch)
+    eval_test: Tensor  # and test images (embedded for the end)
     first_epoch: int = 1
 
     def state(self, epoch: int) -> dict[str, Any]:
@@ -130,18 +133,17 @@ def run_trial(
     soon as the loss stops being finite.
     """
     t = build(cfg, data, pick_device(str(device) if device else None), resume)
+    views = t.steps_per_epoch * cfg.batch_size * t.layout.views_per_anchor  # per epoch
     last: EpochReport | None = None
     for epoch in range(t.first_epoch, cfg.epochs + 1):
         loss, train_time = train_epoch(t, epoch)
         start = time.perf_counter()
-        judged, test_emb, test_lab = judge(t)
-        eval_time = time.perf_counter() - start
-        views = t.steps_per_epoch * cfg.batch_size * t.layout.views_per_anchor
-        metrics = EpochMetrics(epoch=float(epoch), loss=loss, **judged, epoch_time_s=train_time,
-                               eval_time_s=eval_time, images_per_s=views / train_time)
-        tsne_count = min(cfg.tsne_samples, len(test_emb))
-        last = EpochReport(asdict(metrics), test_emb[:tsne_count].cpu().numpy(),
-                           test_lab[:tsne_count].cpu().numpy(), t.state(epoch))
+        val_scores, embeddings = judge(t)
+        progress = Progress(epoch=float(epoch), loss=loss, images_seen=float(epoch * views),
+                            epoch_time_s=train_time, eval_time_s=time.perf_counter() - start,
+                            images_per_s=views / train_time)
+        metrics = {**asdict(progress), **{f"{VAL}{k}": v for k, v in asdict(val_scores).items()}}
+        last = EpochReport(metrics, embeddings, t.state(epoch))
         if report is not None:
             report(last)
     return last
@@ -151,6 +153,9 @@ def build(cfg: TrialConfig, data: Dataset, device: torch.device,
           resume: dict[str, Any] | None = None) -> Training:
     """Seed, move the data to the device, build the model, loss, optimiser and schedule,
     fix the evaluation sample; restore a saved state when resuming."""
+    if data.val_x is None:
+        raise ValueError(f"dataset {data.name} has no validation split; load it with "
+                         "trainables.data.load_dataset (or with_validation)")
     torch.manual_seed(cfg.seed)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     mean = torch.tensor(data.mean, device=device)
@@ -172,10 +177,10 @@ def build(cfg: TrialConfig, data: Dataset, device: torch.device,
     miner = MINERS.get(cfg.mining)  # None for "random": the sampled triplets as they are
     loss_inputs = layout.loss_inputs if miner is None else mining_inputs(miner, cfg.margin,
                                                                          cfg.p_norm)
+    samples = [stratified_indices(labels, size, EVALUATION_SEED).to(device) for labels, size in (
+        (data.train_y, cfg.eval_train), (data.val_y, cfg.eval_val), (data.test_y, cfg.eval_test))]
     t = Training(cfg, data, device, generator, views, index, model, loss_fn, optimizer,
-                 scheduler, layout, loss_inputs, anchors, steps,
-                 evaluation_indices(n_train, cfg.eval_train).to(device),
-                 evaluation_indices(len(data.test_y), cfg.eval_test).to(device))
+                 scheduler, layout, loss_inputs, anchors, steps, *samples)
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -209,20 +214,18 @@ def train_epoch(t: Training, epoch: int) -> tuple[float, float]:
     return float(loss_sum) / t.steps_per_epoch, time.perf_counter() - start
 
 
-def judge(t: Training) -> tuple[dict[str, float], Tensor, Tensor]:
-    """The epoch's judgement on the fixed evaluation sample: probe, kNN and retrieval
-    metrics (``EpochMetrics`` names), and the test embeddings with their labels."""
+def judge(t: Training) -> tuple[Scores, Embeddings]:
+    """The epoch's judgement: the validation split's scores (probe and kNN from the
+    training sample, retrieval within the split), and the training sample's and the test
+    split's embeddings for the end of the trial."""
     train_emb = embed(t.model, t.views, t.data.train_x[t.eval_train])
+    train_y = t.data.train_y[t.eval_train]
+    val_emb = embed(t.model, t.views, t.data.val_x[t.eval_val])
+    val_scores = scores(train_emb, train_y, val_emb, t.data.val_y[t.eval_val],
+                        t.data.num_classes, t.cfg.knn_k)
     test_emb = embed(t.model, t.views, t.data.test_x[t.eval_test])
-    train_lab, test_lab = t.data.train_y[t.eval_train], t.data.test_y[t.eval_test]
-    judged = {
-        "knn_accuracy": knn_accuracy(train_emb, train_lab, test_emb, test_lab, k=t.cfg.knn_k),
-        **retrieval_metrics(train_emb, train_lab, test_emb, test_lab),
-        "probe_accuracy": probe_accuracy(train_emb.cpu().numpy(), train_lab.cpu().numpy(),
-                                         test_emb.cpu().numpy(), test_lab.cpu().numpy(),
-                                         seed=t.cfg.seed),
-    }
-    return judged, test_emb, test_lab
+    return val_scores, Embeddings(train_emb.cpu().numpy(), train_y.cpu().numpy(),
+                                  test_emb.cpu().numpy(), t.data.test_y[t.eval_test].cpu().numpy())
 
 
 @torch.no_grad()
@@ -233,17 +236,6 @@ def embed(model: nn.Module, views: _Views, images: Tensor, batch: int = 1024) ->
            for i in range(0, len(images), batch)]
     model.train()
     return torch.cat(out)
-
-
-def evaluation_indices(n: int, size: int, seed: int = 1234) -> Tensor:
-    """A fixed random subset of ``size`` indices out of ``n`` (all when size is 0 or >= n).
-
-    Independent of the trial's seed, so every trial is judged on the same images.
-    """
-    if size <= 0 or size >= n:
-        return torch.arange(n)
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(n, generator=g)[:size].sort().values
 
 
 def _chunked_views(order: Tensor, steps: int, cfg: TrialConfig, layout: Layout, data: Dataset,

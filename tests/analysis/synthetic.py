@@ -91,7 +91,7 @@ def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
         for epoch in range(1, epochs + 1):
             value = final - 0.03 * (epochs - epoch)
             metrics += [Metric("epoch", epoch, 0, epoch), Metric(OBJECTIVE, value, 0, epoch),
-                        Metric("knn_accuracy", value - 0.05, 0, epoch),
+                        Metric("val_knn_accuracy", value - 0.05, 0, epoch),
                         Metric("loss", 0.5 / epoch, 0, epoch)]
         client.log_batch(run_id, metrics=metrics)
         if kind == "scored":
@@ -137,7 +137,7 @@ def write_synthetic_grid(uri: str, name: str, *, seeds: int = 3, dataset: str = 
                     TRIAL_ID_TAG: f"{name[:4]}-{aug[:3]}-{mode[:3]}-{i}"})
                 triplet = mode == "triplet"
                 final = {OBJECTIVE: 0.85 + triplet_gain * triplet + rng.normal(0, 0.005),
-                         "precision_at_1": 0.8 + triplet_gain * triplet + rng.normal(0, 0.005),
+                         "val_precision_at_1": 0.8 + triplet_gain * triplet + rng.normal(0, 0.005),
                          "silhouette": 0.1 + 0.2 * triplet + rng.normal(0, 0.01),
                          "tsne_silhouette": 0.2 + 0.2 * triplet + rng.normal(0, 0.01),
                          "line_likeness": 0.6 - 0.2 * triplet + rng.normal(0, 0.01),

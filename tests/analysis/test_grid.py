@@ -61,7 +61,7 @@ def grid(values: Values, *, experiment: str = "exp", dataset: str = "d", seeds: 
 
 
 def flat(value: float = 0.9) -> Values:
-    return lambda aug, mode, i: {OBJECTIVE: value, "precision_at_1": value}
+    return lambda aug, mode, i: {OBJECTIVE: value, "val_precision_at_1": value}
 
 
 def structure(sil_triplet: float, sil_pair: float, line_triplet: float,

@@ -14,7 +14,7 @@ from PIL import Image
 
 from analysis.summarize import main
 from study.presets import GRID_AUGMENTATIONS, ORIGINAL_LOSS
-from study.schema import OBJECTIVE
+from study.schema import OBJECTIVE, STRUCTURE_METRICS
 from tests.analysis.conftest import RealStudy
 from tests.analysis.synthetic import write_synthetic_grid
 
@@ -88,7 +88,7 @@ def test_accuracy_table_is_augmentation_by_mode(grid_report: Path):
     for aug in GRID_AUGMENTATIONS:
         assert re.search(rf"^\| {aug} \| [0-9.]+ \(n=1, no CI\) \| [0-9.]+ \(n=1, no CI\) \|$",
                          probe, flags=re.MULTILINE), probe
-    assert "| augmentation | pair | triplet |" in _section(md, "`precision_at_1`")
+    assert "| augmentation | pair | triplet |" in _section(md, "`val_precision_at_1`")
     cells = pd.read_csv(grid_report / "grid_accuracy.csv")
     trials = pd.read_csv(grid_report / "trials.csv")
     probe_cells = cells[cells["metric"] == OBJECTIVE]
@@ -122,13 +122,11 @@ def test_tsne_grid_is_embedded(grid_report: Path):
 def test_structure_table_and_its_explanation(grid_report: Path):
     md = (grid_report / "report.md").read_text()
     section = _section(md, "Structure: clusters or lines")
-    assert ("| augmentation | mode | silhouette | line_likeness | tsne_silhouette | "
-            "tsne_line_likeness |") in section
-    assert "in [-1, 1]" in section and "in [1/d, 1]" in section and "1/64" in section
+    assert ("| augmentation | mode | " + " | ".join(STRUCTURE_METRICS) + " |") in section
+    assert "**line_likeness**: how 1-D each class is locally" in section and "64 dim" in section
     structure = pd.read_csv(grid_report / "grid_structure.csv")
-    assert set(structure["measure"]) == {"silhouette", "line_likeness", "tsne_silhouette",
-                                         "tsne_line_likeness"}
-    assert len(structure) == 24 and structure["mean"].notna().all()
+    assert set(structure["measure"]) == set(STRUCTURE_METRICS)
+    assert len(structure) == 6 * len(STRUCTURE_METRICS) and structure["mean"].notna().all()
 
 
 def test_observations_each_have_a_verdict(grid_report: Path):

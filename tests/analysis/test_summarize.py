@@ -63,7 +63,7 @@ def test_report_has_every_section(real_report: Path):
 def test_csv_tables_parse(real_report: Path):
     board = pd.read_csv(real_report / "leaderboard.csv")
     assert len(board) == 4
-    assert {"rank", "trial_id", OBJECTIVE, "knn_accuracy", "epochs_run", "outcome",
+    assert {"rank", "trial_id", OBJECTIVE, "val_knn_accuracy", "epochs_run", "outcome",
             "augmentation", "mode", "loss", "lr", "run_id"} <= set(board.columns)
     assert board[OBJECTIVE].is_monotonic_decreasing
     counts = pd.read_csv(real_report / "counts.csv")

@@ -182,7 +182,8 @@ def test_same_seed_same_trials_on_cpu(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr[-3000:]
         _, _, trials = study_runs(f"sqlite:///{tmp_path / 'mlflow.db'}", name)
         results.append(sorted((tuple(sorted(r.data.params.items())),
-                               r.data.metrics["loss"], r.data.metrics["probe_accuracy"])
+                               r.data.metrics["loss"], r.data.metrics["val_probe_accuracy"],
+                               r.data.metrics["test_probe_accuracy"])
                               for r in trials))
     assert results[0] == results[1]
     assert len({row[0] for row in results[0]}) == 3

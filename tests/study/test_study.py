@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from study.run import main
-from study.schema import EPOCH_METRICS
+from study.schema import EPOCH_METRICS, TEST_METRICS
 from tests.study.helpers import (
     ROOT,
     assert_png,
@@ -46,6 +46,10 @@ def test_readme_study_records_every_trial(readme_study) -> None:
     assert parent.info.status == "FINISHED"
     assert parent.data.params["study_seed"] == "0" and parent.data.params["num_samples"] == "4"
     assert parent.data.tags["command"].startswith("python -m study.run --dataset digits")
+    assert parent.data.params["val_size"] == "140" and "seed 0" in parent.data.params["val_source"]
+    assert parent.data.params["metric"] == "val_probe_accuracy"
+    assert 0.5 < parent.data.metrics["floor_test_probe_accuracy"] <= 1.0  # the raw-pixel floor
+    assert {"floor_val_precision_at_1", "floor_test_map_at_r"} <= set(parent.data.metrics)
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", parent.data.tags["code_version"])
     counts = {k: parent.data.metrics[f"trials_{k}"] for k in ("finished", "stopped_early", "failed")}
     assert sum(counts.values()) == 4 and counts["failed"] == 0
@@ -56,20 +60,25 @@ def test_readme_study_records_every_trial(readme_study) -> None:
         assert set(run.data.params) == fields
         cfg = TrialConfig.from_dict({k: _typed(k, v) for k, v in run.data.params.items()})
         assert cfg.epochs == 2
-        history = client.get_metric_history(run.info.run_id, "probe_accuracy")
+        history = client.get_metric_history(run.info.run_id, "val_probe_accuracy")
         steps = sorted(m.step for m in history)
         assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 2
         expected = "finished" if len(steps) == 2 else "stopped_early"
         assert run.data.tags["outcome"] == expected
         assert run.info.status == "FINISHED"
-        assert set(EPOCH_METRICS) <= set(run.data.metrics)
-        assert 0.1 < run.data.metrics["probe_accuracy"] <= 1.0
+        assert set(EPOCH_METRICS) | set(TEST_METRICS) <= set(run.data.metrics)
+        assert 0.1 < run.data.metrics["val_probe_accuracy"] <= 1.0
+        assert 0.1 < run.data.metrics["test_probe_accuracy"] <= 1.0
+        # the test split is scored once, at the trial's last epoch
+        assert [m.step for m in client.get_metric_history(run.info.run_id,
+                                                          "test_probe_accuracy")] == [len(steps)]
         assert run.data.tags["device_name"] == "cpu"
         assert_png(client, run.info.run_id)
     assert counts["finished"] == sum(r.data.tags["outcome"] == "finished" for r in trials)
 
     # the summary names the best trial and the command that opens the UI on this store
-    assert "best trial" in proc.stdout
+    assert "best trial" in proc.stdout and "test probe" in proc.stdout
+    assert "raw-pixel floor" in proc.stdout
     assert f"mlflow ui --backend-store-uri {uri}" in proc.stdout
 
 

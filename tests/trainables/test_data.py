@@ -20,10 +20,11 @@ def _write(folder: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
 
 def test_mnist_from_data_dir(mnist_dir: Path) -> None:
     data = load_dataset("mnist", mnist_dir, download=False)
-    assert data.train_x.shape == (60_000, 1, 28, 28) and data.train_x.dtype == torch.uint8
+    assert data.train_x.shape == (54_000, 1, 28, 28) and data.train_x.dtype == torch.uint8
+    assert data.val_x.shape == (6_000, 1, 28, 28)  # 10 % held out for validation
     assert data.test_x.shape == (10_000, 1, 28, 28)
     assert data.num_classes == 10 and data.train_y.dtype == torch.int64
-    assert int(data.train_y[0]) == 5  # MNIST's famous first label
+    assert int(data.test_y[0]) == 7  # MNIST's first test label
 
 
 def test_missing_builtin_names_dir_and_option(tmp_path: Path) -> None:
@@ -36,7 +37,7 @@ def test_missing_builtin_names_dir_and_option(tmp_path: Path) -> None:
 def test_digits_offline() -> None:
     data = load_dataset("digits")
     assert data.image_shape == (1, 16, 16)
-    assert len(data.train_y) == 1400 and len(data.test_y) == 397
+    assert (len(data.train_y), len(data.val_y), len(data.test_y)) == (1260, 140, 397)
     assert data.train_x.max() > 200
 
 
@@ -53,7 +54,9 @@ def test_arrays_folder(tmp_path: Path, channels: int | None) -> None:
     with np.load(tmp_path / "train.npz") as npz:
         x0 = npz["x"][0]
     expected = x0[None] if channels is None else x0.transpose(2, 0, 1)
-    assert np.array_equal(data.train_x[0].numpy(), expected)
+    from trainables.arrays import load_arrays  # as read, before a validation split is held out
+
+    assert np.array_equal(load_arrays(tmp_path).train_x[0].numpy(), expected)
 
 
 @pytest.mark.parametrize(
@@ -113,6 +116,7 @@ def _folder(tmp_path: Path, train_y: np.ndarray, test_y: np.ndarray | None = Non
 def test_labels_become_0_to_k_minus_1(tmp_path: Path, values: tuple[int, ...], dtype) -> None:
     import tracemalloc
 
+    from trainables.arrays import load_arrays
     from trainables.evaluate import knn_accuracy, retrieval_metrics
 
     train_y = np.array([values[i % 3] for i in range(12)], dtype=dtype)
@@ -120,7 +124,7 @@ def test_labels_become_0_to_k_minus_1(tmp_path: Path, values: tuple[int, ...], d
     folder = _folder(tmp_path, train_y, test_y)
     tracemalloc.start()
     try:
-        data = load_dataset(str(folder))
+        data = load_arrays(folder)  # the labels as read; a validation split comes after
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -131,8 +135,7 @@ def test_labels_become_0_to_k_minus_1(tmp_path: Path, values: tuple[int, ...], d
     # class-indexed tensors downstream are sized by K = 3, not by the largest label
     emb = torch.randn(12, 4)
     assert 0.0 <= knn_accuracy(emb, data.train_y, emb[:3], data.test_y, k=3) <= 1.0
-    assert set(retrieval_metrics(emb, data.train_y, emb[:3], data.test_y)) == {
-        "precision_at_1", "map_at_r"}
+    assert set(retrieval_metrics(emb, data.train_y)) == {"precision_at_1", "map_at_r"}
 
 
 @pytest.mark.parametrize(
@@ -256,3 +259,33 @@ def test_builtin_names_follow_the_remap() -> None:
     data = load_dataset("digits")
     assert data.classes == tuple(str(i) for i in range(10))
     assert int(data.train_y.max()) == data.num_classes - 1
+
+
+def test_validation_is_held_out_stratified_and_fixed_by_the_seed(digits) -> None:
+    from trainables.data import default_val_size, load_digits, with_validation
+
+    raw = load_digits()
+    assert digits.val_x is not None and len(digits.val_y) == default_val_size(1400, 10) == 140
+    assert torch.bincount(digits.val_y).tolist() == [14] * 10
+    assert len(digits.train_y) + len(digits.val_y) == 1400
+    # the held-out images are gone from train: no image is in both
+    rows = {bytes(x.numpy()) for x in digits.train_x}
+    assert not any(bytes(x.numpy()) in rows for x in digits.val_x)
+    again = with_validation(raw, None, 0)
+    assert torch.equal(again.val_x, digits.val_x)
+    other = with_validation(raw, None, 1)
+    assert not torch.equal(other.val_x, digits.val_x)
+    with pytest.raises(DataError, match="--val-size 5: .*choose a size in \\[10, 700\\]"):
+        with_validation(raw, 5, 0)
+
+
+def test_an_arrays_folder_val_npz_is_the_validation_split(tmp_path) -> None:
+    from trainables.data import load_dataset
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 60), ("test", 20), ("val", 30)):
+        np.savez(tmp_path / f"{split}.npz", x=rng.integers(0, 255, (n, 8, 8), dtype=np.uint8),
+                 y=np.arange(n) % 3)
+    data = load_dataset(str(tmp_path), val_size=5)
+    assert (len(data.train_y), len(data.val_y), len(data.test_y)) == (60, 30, 20)
+    assert data.val_source.endswith("val.npz")

@@ -1,9 +1,7 @@
-"""Probe and kNN against scikit-learn, retrieval metrics against brute force, on toy data;
-the t-SNE picture decodes as a PNG."""
+"""A split's scores: the probe against scikit-learn, kNN against scikit-learn, retrieval
+(leave-one-out within the split) against brute force, on toy data."""
 
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import pytest
@@ -12,9 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from trainables.evaluate import knn_accuracy, probe_accuracy, retrieval_metrics
-from trainables.metrics import STRUCTURE_METRICS
-from trainables.pictures import judge_embedding
+from trainables.evaluate import knn_accuracy, retrieval_metrics, scores
 
 
 def _blobs(n: int, seed: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
@@ -37,93 +33,83 @@ def test_knn_matches_sklearn_cosine(k: int) -> None:
     assert 0.3 < ours < 1.0
 
 
-def test_probe_matches_sklearn() -> None:
+def test_scores_probe_matches_sklearn_and_knn_and_retrieval_their_functions() -> None:
     x, y = _blobs(700, 2, 2.0)
-    xtr, ytr, xte, yte = x[:400], y[:400], x[400:], y[400:]
-    scaler = StandardScaler().fit(xtr)
-    ref = LogisticRegression(max_iter=1000).fit(scaler.transform(xtr), ytr)
-    expected = ref.score(scaler.transform(xte), yte)
-    assert probe_accuracy(xtr, ytr, xte, yte) == pytest.approx(expected, abs=1 / 300)
+    ref, ref_y, split, split_y = x[:400], y[:400], x[400:], y[400:]
+    scaler = StandardScaler().fit(ref)
+    sk = LogisticRegression(max_iter=1000).fit(scaler.transform(ref), ref_y)
+    got = scores(*(torch.from_numpy(a) for a in (ref, ref_y, split, split_y)), num_classes=4,
+                 knn_k=5)
+    assert got.probe_accuracy == pytest.approx(sk.score(scaler.transform(split), split_y),
+                                               abs=1 / 300)
+    assert got.probe_converged == 1.0
+    assert got.knn_accuracy == knn_accuracy(torch.from_numpy(ref), torch.from_numpy(ref_y),
+                                            torch.from_numpy(split), torch.from_numpy(split_y), k=5)
+    p1, map_r = _retrieval_brute(split, split_y)
+    assert (got.precision_at_1, got.map_at_r) == (pytest.approx(p1), pytest.approx(map_r, abs=1e-6))
 
 
 def test_probe_is_chance_on_random_labels() -> None:
     rng = np.random.default_rng(4)
-    x = rng.normal(size=(600, 8))
-    y = rng.integers(0, 4, 600)
-    assert probe_accuracy(x[:400], y[:400], x[400:], y[400:]) < 0.4
+    x = torch.from_numpy(rng.normal(size=(600, 8)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 4, 600))
+    assert scores(x[:400], y[:400], x[400:], y[400:], num_classes=4, knn_k=5).probe_accuracy < 0.4
 
 
-@pytest.mark.parametrize("dim", [2, 8])
-def test_plots_are_pngs(dim: int) -> None:
-    from PIL import Image
-
-    x, y = _blobs(120, 5, 0.5)
-    pictures = judge_embedding(x[:, :dim], y, ["a", "b", "c", "d"], title="test plot")
-    assert (pictures.raw is not None) == (dim == 2)
-    assert set(pictures.measures) == set(STRUCTURE_METRICS)
-    for png in (pictures.tsne, pictures.raw or pictures.tsne):
-        img = Image.open(io.BytesIO(png))
-        img.load()
-        assert img.format == "PNG" and img.size[0] > 300
-
-
-def _retrieval_brute(ref: np.ndarray, ref_y: np.ndarray, query: np.ndarray,
-                     query_y: np.ndarray) -> tuple[float, float]:
-    """Precision@1 and MAP@R (Musgrave et al. 2020) with explicit loops."""
+def _retrieval_brute(emb: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Precision@1 and MAP@R (Musgrave et al. 2020) of a split retrieving itself, leave-one-
+    out, with explicit loops."""
     hits, aps = 0, []
-    for q, y in zip(query, query_y, strict=True):
-        sims = [float(np.dot(q, r) / (np.linalg.norm(q) * np.linalg.norm(r))) for r in ref]
-        ranked = sorted(range(len(ref)), key=lambda j: -sims[j])
-        hits += int(ref_y[ranked[0]] == y)
-        r = sum(1 for label in ref_y if label == y)
+    for i, (q, y) in enumerate(zip(emb, labels, strict=True)):
+        others = [j for j in range(len(emb)) if j != i]
+        sims = {j: float(np.dot(q, emb[j]) / (np.linalg.norm(q) * np.linalg.norm(emb[j])))
+                for j in others}
+        ranked = sorted(others, key=lambda j: -sims[j])
+        hits += int(labels[ranked[0]] == y)
+        r = sum(1 for j in others if labels[j] == y)
         if r == 0:
             continue
         found, ap = 0, 0.0
-        for i in range(1, r + 1):
-            if ref_y[ranked[i - 1]] == y:
+        for rank in range(1, r + 1):
+            if labels[ranked[rank - 1]] == y:
                 found += 1
-                ap += found / i  # P(i) * rel(i)
+                ap += found / rank  # P(i) * rel(i)
         aps.append(ap / r)
-    return hits / len(query), (sum(aps) / len(aps) if aps else 0.0)
+    return hits / len(emb), (sum(aps) / len(aps) if aps else 0.0)
 
 
 @pytest.mark.parametrize("spread,chunk", [(0.5, 1024), (2.0, 7), (8.0, 64)])
 def test_retrieval_matches_brute_force(spread: float, chunk: int) -> None:
-    x, y = _blobs(260, 6, spread)
-    ref, ref_y, query, query_y = x[:200], y[:200], x[200:], y[200:]
-    query_y[:3] = 7  # a class with no reference: a miss at 1, left out of MAP@R
-    got = retrieval_metrics(torch.from_numpy(ref), torch.from_numpy(ref_y),
-                            torch.from_numpy(query), torch.from_numpy(query_y), chunk=chunk)
-    p1, map_r = _retrieval_brute(ref, ref_y, query, query_y)
+    x, y = _blobs(160, 6, spread)
+    y[:1] = 7  # a class of one: a miss at 1, left out of MAP@R
+    got = retrieval_metrics(torch.from_numpy(x), torch.from_numpy(y), chunk=chunk)
+    p1, map_r = _retrieval_brute(x, y)
     assert got["precision_at_1"] == pytest.approx(p1, abs=1e-12)
     assert got["map_at_r"] == pytest.approx(map_r, abs=1e-6)
     assert 0.0 < got["map_at_r"] <= 1.0
 
 
 def test_retrieval_hand_made_case() -> None:
-    # references on the unit circle: class 0 at 0, 10, 20 degrees, class 1 at 90 and 100;
-    # cosine similarity falls with the angle between directions
+    # points on the unit circle; cosine similarity falls with the angle between them
     def at(degrees: list[float]) -> torch.Tensor:
         rad = torch.tensor(degrees, dtype=torch.float64).deg2rad()
         return torch.stack([rad.cos(), rad.sin()], dim=1)
 
-    ref = at([0, 10, 20, 90, 100])
-    ref_y = torch.tensor([0, 0, 0, 1, 1])
-    # (query at degrees, class): references by angle off; R; rel over the top R; AP@R
-    # A (3, 0):  0, 10, 20 (3, 7, 17 off) first; R = 3; rel 1 1 1;  AP 1;   hit at 1
-    # B (62, 0): 90, 100, 20 (28, 38, 42); R = 3;        rel 0 0 1;  AP (1/3) / 3 = 1/9
-    # C (52, 1): 20, 90 (32, 38);          R = 2;        rel 0 1;    AP (1/2) / 2 = 1/4
-    # D (80, 1): 90, 100 (10, 20);         R = 2;        rel 1 1;    AP 1;   hit at 1
-    query = at([3, 62, 52, 80])
-    got = retrieval_metrics(ref, ref_y, query, torch.tensor([0, 0, 1, 1]))
-    assert got["precision_at_1"] == pytest.approx(2 / 4)
-    assert got["map_at_r"] == pytest.approx((1 + 1 / 9 + 1 / 4 + 1) / 4)
+    # class 0 at 0, 10, 50 degrees, class 1 at 30, 90.  Each query against the other four,
+    # by angle off; R = the others of its class; rel over the top R; AP@R:
+    # 0 (c0):  10, 30, 50, 90;  R 2; rel 1 0;  AP (1/1) / 2 = 1/2;  hit
+    # 10 (c0): 0, 30, 50;       R 2; rel 1 0;  AP 1/2;              hit
+    # 50 (c0): 30, 10, 90;      R 2; rel 0 1;  AP (1/2) / 2 = 1/4;  miss
+    # 30 (c1): 10, 50, 0;       R 1; rel 0;    AP 0;                miss
+    # 90 (c1): 50, 30;          R 1; rel 0;    AP 0;                miss
+    got = retrieval_metrics(at([0, 10, 50, 30, 90]), torch.tensor([0, 0, 0, 1, 1]))
+    assert got["precision_at_1"] == pytest.approx(2 / 5)
+    assert got["map_at_r"] == pytest.approx((1 / 2 + 1 / 2 + 1 / 4) / 5)
 
 
 def test_retrieval_perfect_and_worst() -> None:
-    ref = torch.eye(3).repeat(4, 1)  # 12 references, 4 per class, class = axis
-    ref_y = torch.arange(3).repeat(4)
-    perfect = retrieval_metrics(ref, ref_y, torch.eye(3), torch.arange(3))
+    emb = torch.eye(3).repeat(4, 1)  # 12 points, 4 per class, class = axis
+    perfect = retrieval_metrics(emb, torch.arange(3).repeat(4))
     assert perfect == {"precision_at_1": 1.0, "map_at_r": 1.0}
-    worst = retrieval_metrics(ref, ref_y, torch.eye(3), torch.tensor([1, 2, 0]))
-    assert worst == {"precision_at_1": 0.0, "map_at_r": 0.0}
+    worst = retrieval_metrics(emb, torch.arange(12) % 4)  # every axis holds all 4 labels
+    assert worst["precision_at_1"] < 0.5

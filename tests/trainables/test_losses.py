@@ -199,3 +199,21 @@ def test_every_loss_row_has_a_class_built_with_its_hyperparameters() -> None:
             assert getattr(loss_fn, attribute) == values[key]
     with pytest.raises(TypeError, match="unknown loss hyperparameter.*temprature"):
         build_loss("ntxent", temprature=0.1)
+
+
+def test_no_mined_triplet_gives_a_zero_loss_not_nan() -> None:
+    from trainables.miners import semi_hard
+    from trainables.modes import mined_inputs
+
+    z = torch.nn.functional.normalize(torch.randn(6, 4), dim=1).requires_grad_()
+    labels = torch.arange(6)  # no two views share a label: no positive pair, no triplet
+    loss = build_loss("triplet_margin", margin=0.2)(*mined_inputs(semi_hard, 0.2, 2.0, z,
+                                                                  _Batch(labels)))
+    assert float(loss) == 0.0
+    loss.backward()
+    assert torch.equal(z.grad, torch.zeros_like(z))
+
+
+class _Batch:
+    def __init__(self, labels: torch.Tensor) -> None:
+        self.labels = labels

@@ -65,3 +65,19 @@ def test_same_seed_same_samples() -> None:
         for _ in range(2)
     ]
     assert all(torch.equal(x, y) for x, y in zip(*runs, strict=True))
+
+
+def test_a_class_sorted_split_gives_a_balanced_stratified_sample() -> None:
+    from trainables.sampling import stratified_indices
+
+    # like the offline CIFAR-10 test split: class blocks, unequal sizes
+    labels = torch.cat([torch.full((n,), k) for k, n in enumerate([1000, 500, 2000, 1500, 5])])
+    sample = stratified_indices(labels, 500, seed=3)
+    assert len(sample) == 500 == len(torch.unique(sample))
+    counts = torch.bincount(labels[sample], minlength=5).tolist()
+    assert counts == [100, 50, 199, 150, 1]  # largest remainders of 5,005ths; the tiny class shows
+    assert torch.equal(sample, stratified_indices(labels, 500, seed=3))  # fixed
+    assert not torch.equal(sample, stratified_indices(labels, 500, seed=4))
+    assert torch.equal(stratified_indices(labels, 0, seed=3), torch.arange(len(labels)))
+    # the first N of the same split would be one class only
+    assert torch.bincount(labels[:500], minlength=5).tolist() == [500, 0, 0, 0, 0]

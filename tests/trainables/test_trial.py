@@ -11,6 +11,7 @@ from trainables.metrics import EPOCH_METRICS
 from trainables.trial import EpochReport, run_trial
 
 SMALL = {"eval_train": 1400, "tsne_samples": 200, "batch_size": 64, "lr": 3e-3}
+TIMES = ("epoch_time_s", "eval_time_s", "images_per_s")
 
 
 @pytest.mark.parametrize(
@@ -41,13 +42,17 @@ def test_trial_learns_digits(digits, values: dict) -> None:
     assert all(isinstance(v, float) and np.isfinite(v) for v in last.metrics.values())
     # chance is 0.1; instance positives learn without labels, so expect less of them
     floor = 0.5 if values.get("positives") == "instance" else 0.8
-    assert last.metrics["probe_accuracy"] > floor
-    assert last.metrics["knn_accuracy"] > floor
-    assert last.metrics["precision_at_1"] > floor
-    assert last.metrics["map_at_r"] > 0.3  # chance is about 1/C^2 = 0.01
-    assert last.embedding.shape == (200, cfg.embedding_dim)
-    assert np.allclose(np.linalg.norm(last.embedding, axis=1), 1, atol=1e-4)
-    assert last.labels.shape == (200,)
+    assert last.metrics["val_probe_accuracy"] > floor
+    assert last.metrics["val_knn_accuracy"] > floor
+    assert last.metrics["val_precision_at_1"] > floor
+    assert last.metrics["val_map_at_r"] > 0.3  # chance is about 1/C = 0.1
+    views = {"pair": 2, "triplet": 3, "batch": 2}[cfg.mode]
+    assert last.metrics["images_seen"] == 2 * (len(digits.train_y) // 64) * 64 * views
+    emb = last.embeddings
+    assert emb.test.shape == (len(digits.test_y), cfg.embedding_dim)  # eval_test=0: all
+    assert emb.train.shape == (len(digits.train_y), cfg.embedding_dim)  # eval_train above N
+    assert np.allclose(np.linalg.norm(emb.test, axis=1), 1, atol=1e-4)
+    assert np.array_equal(emb.test_y, digits.test_y.numpy())
 
 
 def test_same_seed_same_numbers_on_cpu(digits) -> None:
@@ -56,8 +61,8 @@ def test_same_seed_same_numbers_on_cpu(digits) -> None:
     first = run_trial(cfg, digits, device="cpu")
     second = run_trial(cfg, digits, device="cpu")
     other = run_trial(TrialConfig.from_dict({**cfg.to_dict(), "seed": 1}), digits, device="cpu")
-    assert first.metrics["loss"] == second.metrics["loss"]
-    assert np.array_equal(first.embedding, second.embedding)
+    assert first.metrics == {**second.metrics, **{k: first.metrics[k] for k in TIMES}}
+    assert np.array_equal(first.embeddings.test, second.embeddings.test)
     assert other.metrics["loss"] != first.metrics["loss"]
 
 
@@ -82,7 +87,8 @@ def test_resume_continues_with_the_same_numbers(digits) -> None:
                         report=lambda r: epochs.append(r.metrics["epoch"]))
     assert epochs == [2.0, 3.0]
     assert resumed.metrics["loss"] == straight.metrics["loss"]
-    assert np.array_equal(resumed.embedding, straight.embedding)
+    assert resumed.metrics["val_probe_accuracy"] == straight.metrics["val_probe_accuracy"]
+    assert np.array_equal(resumed.embeddings.test, straight.embeddings.test)
 
 
 @pytest.mark.parametrize("augmentation", ["none", "simclr"])

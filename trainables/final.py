@@ -1,0 +1,136 @@
+"""The end-of-trial judgement, made once whichever epoch a trial ended at: the test
+split's scores, a t-SNE map of a stratified sample of its embeddings, the plots, and the
+structure measures of the embedding and of the map (``trainables.structure``).
+
+It works from the ``Embeddings`` of the trial's last epoch (saved with each checkpoint),
+not from the model, so the driver can make it for a trial the scheduler stopped, off the
+trials' devices.  Plotting is best-effort: a map that cannot be drawn (too few points, a
+t-SNE that fails) leaves a note instead of a picture, never an exception.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainables.evaluate import scores
+from trainables.metrics import END_TIME, MAP_STRUCTURE, TEST, TSNE
+from trainables.sampling import EVALUATION_SEED, stratified_indices
+from trainables.structure import structure
+
+# Fewer points than this make no t-SNE map worth drawing (perplexity needs a neighbourhood).
+MIN_MAP_POINTS = 10
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """A trial's embeddings after an epoch, float32 and L2-normalised: ``train`` (M, D) of
+    the fixed training sample with labels ``train_y`` (M,), ``test`` (T, D) of the test
+    split's sample with ``test_y`` (T,)."""
+
+    train: np.ndarray
+    train_y: np.ndarray
+    test: np.ndarray
+    test_y: np.ndarray
+
+    def save(self, path: str | Path) -> None:
+        np.savez(path, **asdict(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Embeddings:
+        with np.load(path, allow_pickle=False) as npz:
+            return cls(**{k: npz[k] for k in ("train", "train_y", "test", "test_y")})
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """metrics: the test ``Scores`` (``test_`` names), the structure measures (``tsne_`` on
+    the map) and ``END_TIME``; tsne: PNG of the t-SNE map; raw: PNG of the embedding's own
+    axes (D = 2 only); notes: what could not be made, and why."""
+
+    metrics: dict[str, float]
+    tsne: bytes | None = None
+    raw: bytes | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def conclude(emb: Embeddings, class_names: Sequence[str], title: str, *, knn_k: int,
+             tsne_samples: int, seed: int = 0) -> Conclusion:
+    """The test scores, then (best-effort) the t-SNE map of ``tsne_samples`` test embeddings
+    (stratified), its plots and the structure measures."""
+    start = time.perf_counter()
+    test = scores(*(torch.from_numpy(a) for a in (emb.train, emb.train_y, emb.test, emb.test_y)),
+                  num_classes=len(class_names), knn_k=knn_k)
+    result = Conclusion({f"{TEST}{k}": v for k, v in asdict(test).items()})
+    labels = torch.from_numpy(emb.test_y)
+    sample = stratified_indices(labels, tsne_samples, EVALUATION_SEED).numpy()
+    points, point_labels = emb.test[sample], emb.test_y[sample]
+    if tsne_samples == 0 or len(points) < MIN_MAP_POINTS:
+        result.notes.append(f"no t-SNE map: {len(points) if tsne_samples else 0} test "
+                            f"embeddings sampled (tsne_samples={tsne_samples}); it needs "
+                            f"{MIN_MAP_POINTS} or more")
+    else:
+        try:
+            result = _pictures(result, points, point_labels, class_names, title, seed)
+        except Exception as err:  # noqa: BLE001 - a plot must never end the study
+            result.notes.append(f"no t-SNE map: {type(err).__name__}: {err}".splitlines()[0])
+    result.metrics[END_TIME] = time.perf_counter() - start
+    return result
+
+
+def _pictures(result: Conclusion, points: np.ndarray, labels: np.ndarray,
+              class_names: Sequence[str], title: str, seed: int) -> Conclusion:
+    tsne = tsne_map(points, seed)
+    raw = (scatter_png(points, labels, class_names, title, xlabel="embedding 1",
+                       ylabel="embedding 2") if points.shape[1] == 2 else None)
+    on_map = asdict(structure(tsne, labels, with_rank=False))
+    measures = {**asdict(structure(points, labels)),
+                **{f"{TSNE}{k}": on_map[k] for k in MAP_STRUCTURE}}
+    return Conclusion({**result.metrics, **measures}, scatter_png(tsne, labels, class_names, title),
+                      raw, result.notes)
+
+
+def tsne_map(embedding: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A 2-D t-SNE map (van der Maaten & Hinton 2008) of (N, D) embeddings -> (N, 2).
+
+    Perplexity is 30, or less for tiny samples (it must stay below N).
+    """
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, max(2, (len(embedding) - 1) // 3)))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return tsne.fit_transform(embedding.astype(np.float32)).astype(np.float32)
+
+
+def scatter_png(
+    points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
+    xlabel: str = "t-SNE 1", ylabel: str = "t-SNE 2",
+) -> bytes:
+    """A PNG scatter plot of (N, 2) points coloured by class, with a legend and a title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 6), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps["tab10" if len(class_names) <= 10 else "tab20"]
+    for k, name in enumerate(class_names):
+        mask = labels == k
+        if mask.any():
+            ax.scatter(points[mask, 0], points[mask, 1], s=4, color=cmap(k % cmap.N), label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9, wrap=True)
+    if len(class_names) <= 20:
+        ax.legend(markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                  title="class")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
