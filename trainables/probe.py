@@ -38,6 +38,10 @@ from torch import Tensor
 DEFAULT_MAX_ITER = 500
 DEFAULT_TOL = 1e-4  # scikit-learn's default tol: the largest |gradient| entry at the end
 HISTORY = 10  # L-BFGS memory: scipy's (and so scikit-learn's) default maxcor
+# Stop when a step changes neither the loss nor the weights by more than this: only a stalled
+# line search (float32 round-off near the optimum) is that flat; converged is then judged by
+# the gradient, as always.
+STALL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,7 @@ def fit_probe(
                          requires_grad=True)
     optimizer = torch.optim.LBFGS(
         [params], lr=1.0, max_iter=max_iter, max_eval=4 * max_iter, tolerance_grad=tol,
-        tolerance_change=0.0, history_size=HISTORY, line_search_fn="strong_wolfe",
+        tolerance_change=STALL, history_size=HISTORY, line_search_fn="strong_wolfe",
     )
 
     def closure() -> Tensor:
