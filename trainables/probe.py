@@ -90,23 +90,26 @@ class Probe:
         return float((self.predict(emb) == y.to(self.classes.device)).float().mean())
 
 
-def _loss_and_grad(params: Tensor, x1: Tensor, onehot: Tensor, penalty: float,
+def _loss_and_grad(params: Tensor, x1: Tensor, x1t: Tensor, onehot_t: Tensor, penalty: float,
                    binary: bool) -> tuple[Tensor, Tensor]:
     """Scaled objective and its gradient at ``params`` (K', D + 1), bias in the last column.
 
-    x1: (N, D + 1) standardised features with a ones column; onehot: (N, K) targets.
+    x1: (N, D + 1) standardised features with a ones column, and x1t the same transposed
+    (D + 1, N), contiguous: logits are computed class-major, (K', D + 1) @ (D + 1, N), which
+    is about 3x faster on a CPU than the thin (N, D + 1) @ (D + 1, K') product.
+    onehot_t: (K, N) targets.
     """
-    n = len(x1)
-    z = x1 @ params.T  # (N, K')
+    n = x1.shape[0]
+    z = params @ x1t  # (K', N)
     if binary:
-        z = torch.cat([torch.zeros_like(z), z], dim=1)
-    log_p = torch.log_softmax(z, dim=1)
+        z = torch.cat([torch.zeros_like(z), z], dim=0)
+    log_p = torch.log_softmax(z, dim=0)
     weights = params[:, :-1]
-    loss = -(onehot * log_p).sum() / n + 0.5 * penalty * (weights * weights).sum()
-    residual = (log_p.exp() - onehot) / n  # (N, K): d loss / d z
+    loss = -(onehot_t * log_p).sum() / n + 0.5 * penalty * (weights * weights).sum()
+    residual = log_p.exp_().sub_(onehot_t).div_(n)  # (K, N): d loss / d z
     if binary:
-        residual = residual[:, 1:]
-    grad = residual.T @ x1  # (K', D + 1)
+        residual = residual[1:]
+    grad = residual @ x1  # (K', D + 1)
     grad[:, :-1] += penalty * weights
     return loss, grad
 
@@ -147,7 +150,8 @@ def fit_probe(
     x1 = torch.cat([(x - mean) / scale, torch.ones(len(x), 1, device=device, dtype=dtype)], dim=1)
     n, k = len(x1), len(classes)
     binary = k == 2
-    onehot = torch.nn.functional.one_hot(target, k).to(dtype)
+    x1t = x1.T.contiguous()
+    onehot_t = torch.nn.functional.one_hot(target, k).to(dtype).T.contiguous()
     penalty = 1.0 / (c * n)
 
     params = torch.zeros(1 if binary else k, x1.shape[1], device=device, dtype=dtype,
@@ -158,14 +162,14 @@ def fit_probe(
     )
 
     def closure() -> Tensor:
-        loss, grad = _loss_and_grad(params.detach(), x1, onehot, penalty, binary)
+        loss, grad = _loss_and_grad(params.detach(), x1, x1t, onehot_t, penalty, binary)
         params.grad = grad
         return loss
 
     optimizer.step(closure)
     iterations = int(optimizer.state[params].get("n_iter", 0))
     final = params.detach()
-    loss, grad = _loss_and_grad(final, x1, onehot, penalty, binary)
+    loss, grad = _loss_and_grad(final, x1, x1t, onehot_t, penalty, binary)
     grad_max = float(grad.abs().max())
     return Probe(
         mean=mean, scale=scale, weight=final[:, :-1].clone(), bias=final[:, -1].clone(),
