@@ -1,5 +1,6 @@
-"""Side-by-side sections for several studies (e.g. MNIST vs CIFAR-10): counts, the metric per
-experiment, leaderboards, and per-dimension statistics with one column group per study.
+"""Side-by-side sections for several studies (e.g. MNIST vs CIFAR-10): counts and floors,
+the objective per experiment, leaderboards, and per-dimension statistics with one column
+group per study (each study at its own common epoch, see ``analysis.dimension_report``).
 
 Numeric dimensions share one set of quantile bins computed over all studies' scored trials,
 so that a row means the same range in every column.
@@ -10,19 +11,14 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis import plots
+from analysis.dimension_report import at_common_epoch, pair_sentence
 from analysis.dimensions import ANALYSED
-from analysis.document import Block, Bullets, Heading, Image, Paragraph, Table, fmt, fmt_ci
+from analysis.document import Block, Bullets, Heading, Image, Paragraph, Table, fmt, fmt_interval
+from analysis.grouping import dimension_groups
 from analysis.load import OUTCOMES, Study
-from analysis.report import (
-    HIGHER_IS_BETTER,
-    LEADERBOARD_TOP,
-    Output,
-    dimension_summary,
-    ranked,
-    settings_columns,
-)
-from analysis.stats import pairwise_tests
-from study.schema import OBJECTIVE
+from analysis.report import HIGHER_IS_BETTER, LEADERBOARD_TOP, Output, ranked, settings_text
+from analysis.stats import pairwise_tests, summarize_groups
+from study.schema import OBJECTIVE, TEST
 
 COMPACT = ("augmentation", "mode", "loss", "embedding_dim", "lr", "batch_size")
 
@@ -50,8 +46,8 @@ def comparison_sections(studies: list[Study], out: Output, *, top: int = LEADERB
 def _counts(studies: list[Study], out: Output) -> list[Block]:
     rows: dict[str, list[str]] = {"parent runs": [], "study seeds": [], "dataset": []}
     rows.update({o: [] for o in OUTCOMES})
-    rows.update({"total trials": [], f"with a final {OBJECTIVE}": [], f"best {OBJECTIVE}": [],
-                 f"median {OBJECTIVE}": []})
+    rows.update({"total trials": [], f"with {OBJECTIVE}": [], f"best {OBJECTIVE}": [],
+                 "its test probe": [], f"median {OBJECTIVE}": [], "raw pixels, test probe": []})
     for s in studies:
         p, t = s.parents, s.trials
         rows["parent runs"].append(str(len(p)))
@@ -61,10 +57,14 @@ def _counts(studies: list[Study], out: Output) -> list[Block]:
         for o in OUTCOMES:
             rows[o].append(str(int((t["outcome"] == o).sum())))
         rows["total trials"].append(str(len(t)))
-        rows[f"with a final {OBJECTIVE}"].append(str(len(s.scored)))
-        best = ranked(t)[OBJECTIVE]
-        rows[f"best {OBJECTIVE}"].append(fmt(best.iloc[0], 4) if len(best) else "–")
-        rows[f"median {OBJECTIVE}"].append(fmt(best.median(), 4) if len(best) else "–")
+        rows[f"with {OBJECTIVE}"].append(str(len(s.scored)))
+        best = ranked(t)
+        top = best.iloc[0] if len(best) else None
+        rows[f"best {OBJECTIVE}"].append(fmt(top[OBJECTIVE], 4) if top is not None else "–")
+        rows["its test probe"].append(fmt(top.get(f"{TEST}probe_accuracy"), 4)
+                                      if top is not None else "–")
+        rows[f"median {OBJECTIVE}"].append(fmt(best[OBJECTIVE].median(), 4) if len(best) else "–")
+        rows["raw pixels, test probe"].append(fmt(s.floor.get(f"{TEST}probe_accuracy"), 4))
     table = pd.DataFrame({"": list(rows), **{s.name: [rows[k][i] for k in rows]
                                              for i, s in enumerate(studies)}})
     out.csv(table.rename(columns={"": "quantity"}), "comparison_counts.csv")
@@ -77,13 +77,14 @@ def _metric_per_experiment(studies: list[Study], scored: pd.DataFrame, out: Outp
     values = [scored.loc[scored["experiment"] == n, OBJECTIVE].to_numpy(float) for n in names]
     outcomes = [scored.loc[scored["experiment"] == n, "outcome"].tolist() for n in names]
     png = plots.box_plot(names, values, outcomes, out.path("comparison_metric.png"),
-                         title=f"final {OBJECTIVE} per experiment", xlabel="experiment", seed=seed)
+                         title=f"{OBJECTIVE} per experiment", xlabel="experiment", seed=seed)
     groups = pd.Categorical(scored["experiment"], categories=names, ordered=True)
     pairs = pairwise_tests(pd.Series(groups, index=scored.index), scored[OBJECTIVE],
                            higher_is_better=HIGHER_IS_BETTER)
     out.csv(pairs, "comparison_pairs.csv")
     return [Heading(f"{OBJECTIVE} per experiment", level + 1), Image(png, f"{OBJECTIVE} per experiment"),
-            Bullets(tuple(pairs["verdict"])) if len(pairs) else Paragraph(""),
+            Bullets(tuple(pair_sentence(p) for p in pairs.itertuples())) if len(pairs)
+            else Paragraph(""),
             Paragraph("Different datasets differ in difficulty: compare the settings' ranking "
                       "within each experiment rather than raw levels across experiments.")]
 
@@ -94,28 +95,30 @@ def _leaderboards(studies: list[Study], out: Output, level: int, top: int) -> li
     table = pd.DataFrame({"rank": range(1, depth + 1)})
     for name, best in tops.items():
         dims = tuple(d for d in COMPACT if d in best)
-        settings = settings_columns(best, dims)
-        cells = [f"{fmt(m, 4)} — " + ", ".join(f"{d}={v}" for d, v in zip(dims, row, strict=True)
-                                              if v != "–")
-                 for m, row in zip(best[OBJECTIVE], settings.itertuples(index=False), strict=True)]
+        cells = [f"{fmt(row[OBJECTIVE], 4)} (test {fmt(row.get(f'{TEST}probe_accuracy'), 4)}) — "
+                 + settings_text(row, dims) for _, row in best.iterrows()]
         table[name] = cells + ["–"] * (depth - len(cells))
     long = pd.concat([t.assign(rank=range(1, len(t) + 1)) for t in tops.values()],
                      ignore_index=True)
     out.csv(long, "comparison_leaderboard.csv")
     return [Heading(f"Leaderboards side by side (top {top})", level + 1), Table(table),
-            Paragraph(f"Each cell: final {OBJECTIVE} — the main settings; full settings are in "
-                      "each experiment's leaderboard below.")]
+            Paragraph(f"Each cell: {OBJECTIVE} at the trial's last epoch (its test probe) — the "
+                      "main settings; full settings are in each experiment's leaderboard below.")]
 
 
 def _dimensions(studies: list[Study], scored: pd.DataFrame, out: Output,
                 level: int) -> list[Block]:
     searched = [d for d in ANALYSED if any(d in s.searched for s in studies)]
     blocks: list[Block] = [Heading("Per dimension, side by side", level + 1), Paragraph(
-        f"Final {OBJECTIVE}: mean with its 95 % bootstrap CI, median and n per experiment. "
-        "Numeric dimensions use the same quantile bins (over all experiments) in every column.")]
+        f"{OBJECTIVE} of every scored trial at the last epoch all trials of its experiment "
+        "reached: mean with its 95 % interval, median and n per experiment. Numeric dimensions "
+        "use the same quantile bins (over all experiments) in every column.")]
     for name in searched:
-        summaries = {s.name: dimension_summary(s.trials, name, reference=scored)[1]
-                     for s in studies}
+        summaries = {}
+        for s in studies:
+            _, values = at_common_epoch(s)
+            summaries[s.name] = summarize_groups(dimension_groups(s.trials, name, reference=scored),
+                                                 values).rename(columns={"group": "value"})
         order: list[str] = []
         for summary in summaries.values():
             order += [str(v) for v in summary["value"] if str(v) not in order]
@@ -136,6 +139,4 @@ def _dimensions(studies: list[Study], scored: pd.DataFrame, out: Output,
 def _mean_ci(row: object | None) -> str:
     if row is None or not row.n:
         return "–"
-    if row.n < 2:
-        return f"{fmt(row.mean, 3)} (CI: not enough trials: n={row.n})"
-    return f"{fmt(row.mean, 3)} {fmt_ci(row.ci_low, row.ci_high)}"
+    return fmt_interval(row.mean, row.ci_low, row.ci_high)

@@ -40,7 +40,8 @@ from analysis.grid import (
     structure_checks,
 )
 from analysis.load import Study
-from analysis.report import Output, _download, counts_section, overview, slug
+from analysis.montage import download_plot as _download  # interim: grid branch rewrites this
+from analysis.report import Output, counts_section, overview, slug
 from analysis.stats import ALPHA, WILCOXON_MIN_N
 from study.presets import GRID_AUGMENTATIONS, GRID_MODES, ORIGINAL_LOSS
 from study.schema import OBJECTIVE, STRUCTURE_METRICS

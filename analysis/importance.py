@@ -11,7 +11,8 @@ needs every dimension in every trial, so the importance is computed per *scope*:
   margin (its scale depends on the loss).
 
 A scope with fewer than ``MIN_TRIALS`` scored trials, or whose metric does not vary, is
-reported as such instead of computed.
+reported as such instead of computed.  The forest is random: each importance is the mean
+over the forest seeds ``SEEDS``, with its standard deviation as the spread.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import pandas as pd
 from analysis.dimensions import dimension
 from study.schema import OBJECTIVE, OBJECTIVE_MODE
 
-MIN_TRIALS = 5
+# fANOVA's forest learns the metric from the trials themselves: below 20 trials a dozen
+# dimensions are each learnt from a handful of points and the shares mostly reflect noise.
+MIN_TRIALS = 20
+SEEDS = (0, 1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,15 @@ class Scope:
 
 @dataclass(frozen=True)
 class ImportanceResult:
-    """One scope's result: ``importances`` (dimension -> share of variance, summing to 1,
-    largest first) or, when not computed, a ``note`` saying why; ``n``: scored trials used;
+    """One scope's result: ``importances`` (dimension -> share of variance, mean over the
+    forest ``SEEDS``, largest first) with their standard deviation over the seeds
+    (``spread``), or, when not computed, a ``note`` saying why; ``n``: scored trials used;
     ``constant``: candidate dimensions left out because they take one value in the scope."""
 
     scope: str
     n: int
     importances: dict[str, float] = field(default_factory=dict)
+    spread: dict[str, float] = field(default_factory=dict)
     note: str | None = None
     constant: tuple[str, ...] = ()
 
@@ -81,8 +87,8 @@ def scopes(trials: pd.DataFrame, searched: tuple[str, ...]) -> list[Scope]:
 
 
 def param_importance(trials: pd.DataFrame, dimensions: tuple[str, ...], *,
-                     scope: str = "all trials", seed: int = 0) -> ImportanceResult:
-    """fANOVA importance of ``dimensions`` for the final ``OBJECTIVE`` of ``trials``.
+                     scope: str = "all trials", seeds: tuple[int, ...] = SEEDS) -> ImportanceResult:
+    """fANOVA importance of ``dimensions`` for the ``OBJECTIVE`` column of ``trials``.
 
     Only scored trials (metric present) count; dimensions with one value among them are
     left out. Returns an ``ImportanceResult`` with a ``note`` instead of importances when
@@ -124,10 +130,12 @@ def param_importance(trials: pd.DataFrame, dimensions: tuple[str, ...], *,
             distributions=distributions, value=float(row[OBJECTIVE]))
         for _, row in scored.iterrows()
     ])
-    values = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed))
-    values = {k: float(v) for k, v in values.items() if np.isfinite(v)}
-    return ImportanceResult(scope, len(scored), dict(sorted(values.items(), key=lambda kv: -kv[1])),
-                            constant=constant)
+    runs = pd.DataFrame([get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=s))
+                         for s in seeds]).astype(float)
+    mean, spread = runs.mean(), runs.std(ddof=1).fillna(0.0)
+    order = mean[np.isfinite(mean)].sort_values(ascending=False).index
+    return ImportanceResult(scope, len(scored), {k: float(mean[k]) for k in order},
+                            {k: float(spread[k]) for k in order}, constant=constant)
 
 
 def _plain(value: object) -> object:
@@ -136,22 +144,22 @@ def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def study_importance(trials: pd.DataFrame, searched: tuple[str, ...],
-                     seed: int = 0) -> list[ImportanceResult]:
+def study_importance(trials: pd.DataFrame, searched: tuple[str, ...]) -> list[ImportanceResult]:
     """``param_importance`` for every scope of ``scopes`` (main scope first)."""
-    return [param_importance(trials[s.mask], s.dimensions, scope=s.name, seed=seed)
+    return [param_importance(trials[s.mask], s.dimensions, scope=s.name)
             for s in scopes(trials, searched)]
 
 
 def importance_table(results: list[ImportanceResult]) -> pd.DataFrame:
-    """Long table for CSV: ``scope, n, dimension, importance, note`` (one row per computed
-    importance; one row with an empty dimension per scope that was not computed)."""
+    """Long table for CSV: ``scope, n, dimension, importance, spread, note`` (one row per
+    computed importance; one row with an empty dimension per scope that was not computed)."""
     rows = []
     for r in results:
         if r.importances:
-            rows += [{"scope": r.scope, "n": r.n, "dimension": d, "importance": v, "note": ""}
+            rows += [{"scope": r.scope, "n": r.n, "dimension": d, "importance": v,
+                      "spread": r.spread.get(d, np.nan), "note": ""}
                      for d, v in r.importances.items()]
         else:
             rows.append({"scope": r.scope, "n": r.n, "dimension": "", "importance": np.nan,
-                         "note": r.note or ""})
-    return pd.DataFrame(rows, columns=["scope", "n", "dimension", "importance", "note"])
+                         "spread": np.nan, "note": r.note or ""})
+    return pd.DataFrame(rows, columns=["scope", "n", "dimension", "importance", "spread", "note"])

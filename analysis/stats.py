@@ -212,9 +212,9 @@ def pairwise_tests(groups: pd.Series, values: pd.Series, *, higher_is_better: bo
     winners = []
     for row in table.itertuples(index=False):
         half = row.n_a * row.n_b / 2  # U above half: a tends to be larger
-        clear = np.isfinite(row.p_holm) and row.p_holm < alpha and row.U != half
-        winners.append(((row.a if (row.U > half) == higher_is_better else row.b)
-                        if clear else None))
+        clear = np.isfinite(row.p_holm) and row.p_holm < alpha and half != row.U
+        winners.append((row.a if (half < row.U) == higher_is_better else row.b)
+                        if clear else None)
     table["winner"] = winners
     return table
 

@@ -51,6 +51,11 @@ def synthetic_metric(cfg: TrialConfig, rng: np.random.Generator) -> float:
                  + rng.normal(0, 0.01))
 
 
+# The raw-pixel floor a synthetic study logs (val_ and test_ scores of the pixels).
+FLOOR = {f"{split}{k}": v for split in ("val_", "test_") for k, v in (
+    ("probe_accuracy", 0.80), ("knn_accuracy", 0.82), ("precision_at_1", 0.84), ("map_at_r", 0.3))}
+
+
 def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
                           running: int = 0, seed: int = 0) -> str:
     """An experiment in ``study.schema``'s layout, without artifacts: one parent run and
@@ -70,7 +75,9 @@ def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
         Param("max_epochs", "2"), Param("dataset", "synthetic"), Param("metric", OBJECTIVE),
         Param("searched", ",".join(d for d in SEARCHED if d != "encoder")),
         Param("pins", json.dumps({"encoder": "small_cnn"})), Param("fixed", "{}"),
+        Param("val_size", "500"),
     ])
+    client.log_batch(parent_id, metrics=[Metric(f"floor_{k}", v, 0, 0) for k, v in FLOOR.items()])
     rng = np.random.default_rng(seed)
     kinds = ["scored"] * scored + ["failed"] * failed + ["running"] * running
     for i, kind in enumerate(kinds):
@@ -88,11 +95,17 @@ def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
         final = synthetic_metric(cfg, rng)
         epochs = 1 if kind == "running" or i % 3 == 2 else 2
         metrics = []
+        views = {"pair": 2, "triplet": 3, "batch": 2}[cfg.mode] * 1000
         for epoch in range(1, epochs + 1):
             value = final - 0.03 * (epochs - epoch)
             metrics += [Metric("epoch", epoch, 0, epoch), Metric(OBJECTIVE, value, 0, epoch),
                         Metric("val_knn_accuracy", value - 0.05, 0, epoch),
+                        Metric("images_seen", views * epoch, 0, epoch),
                         Metric("loss", 0.5 / epoch, 0, epoch)]
+        if kind == "scored":  # the test split, once at the end
+            metrics += [Metric(f"test_{k}", final - 0.01 + d, 0, epochs) for k, d in (
+                ("probe_accuracy", 0.0), ("knn_accuracy", -0.02), ("precision_at_1", -0.03),
+                ("map_at_r", -0.4))]
         client.log_batch(run_id, metrics=metrics)
         if kind == "scored":
             client.set_tag(run_id, OUTCOME_TAG, "finished" if epochs == 2 else "stopped_early")

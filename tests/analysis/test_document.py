@@ -7,7 +7,17 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.document import Heading, Image, Paragraph, Table, fmt, fmt_ci, html_document, markdown
+from analysis.document import (
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    fmt,
+    fmt_interval,
+    fmt_p,
+    html_document,
+    markdown,
+)
 from analysis.grouping import dimension_groups
 from analysis.plots import box_plot
 from trainables.config import DIMENSIONS
@@ -17,7 +27,12 @@ def test_fmt_never_prints_nan():
     for value in (math.nan, np.float64("nan"), None, pd.NA, math.inf, np.float32("nan")):
         assert fmt(value) == "–"
     assert fmt(0.91184, 4) == "0.9118" and fmt(3.05e-4) == "3.05e-04" and fmt(128) == "128"
-    assert fmt_ci(math.nan, 0.5) == "–" and fmt_ci(0.1, 0.25) == "[0.1, 0.25]"
+    assert fmt_p(math.nan) == "–" and fmt_p(0.0004) == "<0.001" and fmt_p(0.0193) == "0.019"
+    assert fmt_p(None, untested="untested") == "untested"
+    assert fmt_interval(0.9512, 0.94, 0.9623, n=3) == "0.951 [0.940, 0.962] (n=3)"
+    assert fmt_interval(0.5, n=1) == "0.500 (no interval) (n=1)"
+    assert fmt_interval(-0.0123, -0.02, 0.001, signed=True) == "-0.012 [-0.020, +0.001]"
+    assert fmt_interval(math.nan) == "–" and fmt_interval(math.nan, n=0) == "–"
 
 
 def test_markdown_and_html(tmp_path):

@@ -29,15 +29,19 @@ def test_the_driving_dimension_is_most_important():
     assert result.note is None and result.n == 40
     assert next(iter(result.importances)) == "mode"
     assert sum(result.importances.values()) == pytest.approx(1.0)
-    # seeded: the same numbers twice
+    # seeded: the same numbers twice; a spread over the forest seeds beside each share
     assert param_importance(_trials(40), PLAIN).importances == result.importances
+    assert set(result.spread) == set(result.importances)
+    assert all(v >= 0 for v in result.spread.values()) and max(result.spread.values()) > 0
+    one = param_importance(_trials(40), PLAIN, seeds=(3,))
+    assert set(one.spread.values()) == {0.0} and one.importances != result.importances
 
 
 def test_too_few_trials_or_nothing_to_explain_gives_a_note():
     few = param_importance(_trials(MIN_TRIALS - 1), PLAIN)
     assert few.importances == {}
     assert few.note == f"not enough trials: n={MIN_TRIALS - 1} scored (needs {MIN_TRIALS})"
-    flat = _trials(10).assign(**{OBJECTIVE: 0.5})
+    flat = _trials(MIN_TRIALS + 5).assign(**{OBJECTIVE: 0.5})
     assert "same" in param_importance(flat, PLAIN).note
     unscored = _trials(10).assign(**{OBJECTIVE: np.nan})
     assert param_importance(unscored, PLAIN).note.startswith("not enough trials: n=0")

@@ -40,13 +40,15 @@ def _sections(md: str) -> list[str]:
 def test_report_has_every_section(real_report: Path):
     md = (real_report / "report.md").read_text()
     heads = _sections(md)
-    for expected in ("Study", "Trial counts", "Per dimension", "Interaction: augmentation × mode",
-                     "Parameter importance"):
+    for expected in ("Study", "Trial counts", "Raw-pixel floor", "Per dimension",
+                     "Interaction: augmentation × mode", "Parameter importance"):
         assert expected in heads, heads
     assert any(h.startswith("Leaderboard (top") for h in heads)
     assert any(h.startswith("t-SNE montage") for h in heads)
     # 4 trials: importance is not computed, and the report says why
-    assert "not enough trials: n=4 scored" in md
+    assert "not enough trials: n=4 scored (needs 20)" in md
+    # chosen on validation, reported on test, every trial compared at a common epoch
+    assert "the last epoch all of them reached" in md and "| val probe | test probe |" in md
     assert "adaptive (TPE) search samples settings unevenly" in md
     assert "| finished | 4 |" in md and "| total | 4 |" in md
     assert not NAN.search(md)
@@ -63,21 +65,26 @@ def test_report_has_every_section(real_report: Path):
 def test_csv_tables_parse(real_report: Path):
     board = pd.read_csv(real_report / "leaderboard.csv")
     assert len(board) == 4
-    assert {"rank", "trial_id", OBJECTIVE, "val_knn_accuracy", "epochs_run", "outcome",
-            "augmentation", "mode", "loss", "lr", "run_id"} <= set(board.columns)
+    assert {"rank", "trial_id", OBJECTIVE, "val_knn_accuracy", "test_probe_accuracy",
+            "test_map_at_r", "epochs_run", "images_seen", "outcome", "augmentation", "mode",
+            "loss", "lr", "run_id"} <= set(board.columns)
     assert board[OBJECTIVE].is_monotonic_decreasing
     counts = pd.read_csv(real_report / "counts.csv")
     assert list(counts.columns) == ["outcome", "trials"]
     for path in real_report.glob("dim_*.csv"):
         frame = pd.read_csv(path)
-        assert list(frame.columns) == ["value", "n", "mean", "median", "ci_low", "ci_high"]
-        assert frame["n"].sum() <= 4
+        assert list(frame.columns)[:7] == ["value", "n", "mean", "median", "ci_low",
+                                           "ci_high", "ci"]
+        assert {"n_finished", "mean_finished"} <= set(frame.columns)
+        assert frame["n"].sum() <= 4 and set(frame["ci"].dropna()) <= {"t"}  # small: t
     interaction = pd.read_csv(real_report / "interaction.csv")
     assert list(interaction.columns) == ["augmentation", "mode", "n", "mean", "median",
                                          "ci_low", "ci_high"]
     assert interaction["n"].sum() == 4
-    assert {"scope", "n", "dimension", "importance", "note"} <= set(
+    assert {"scope", "n", "dimension", "importance", "spread", "note"} <= set(
         pd.read_csv(real_report / "importance.csv").columns)
+    floor = pd.read_csv(real_report / "floor.csv")
+    assert list(floor["score"]) == ["probe", "kNN", "P@1", "MAP@R"] and floor["test"].notna().all()
     assert len(pd.read_csv(real_report / "trials.csv")) == 4
 
 
@@ -168,8 +175,8 @@ def test_failed_running_and_too_few_trials(tmp_path: Path):
     assert "RuntimeError: synthetic failure" in md
     # the tiny study: one scored trial -> statistics say so instead of computing
     assert "not enough trials: n=1" in md
-    # no t-SNE artifacts in synthetic runs: the montage says so, the report still renders
-    assert "no tsne.png artifact" in md
+    # no t-SNE artifacts in synthetic runs: the montage still renders, one panel per cell
+    assert (out / "mixed" / "tsne_montage.png").is_file()
     assert (out / "comparison_metric.png").is_file()
     assert (out / "mixed" / "interaction.png").is_file()
     side = pd.read_csv(out / "comparison_dim_mode.csv")
