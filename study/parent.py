@@ -44,7 +44,8 @@ class Parent:
 
 
 def create(client: Any, spec: StudySpec, plan: Plan, space: SearchSpace,
-           resources: dict[str, float], cluster: dict[str, float], data: Dataset) -> Parent:
+           resources: dict[str, float], cluster: dict[str, float], data: Dataset,
+           judge_workers: int) -> Parent:
     """A new parent run (and the experiment, on first use) with the study's settings."""
     experiment = client.get_experiment_by_name(spec.experiment_name)
     experiment_id = (experiment.experiment_id if experiment
@@ -65,6 +66,7 @@ def create(client: Any, spec: StudySpec, plan: Plan, space: SearchSpace,
         "encoders": ",".join(space.encoders), **plan.params,
         "gpus_per_trial": resources.get("gpu", 0), "cpus_per_trial": resources["cpu"],
         "cluster_cpus": cluster.get("CPU", 0), "cluster_gpus": cluster.get("GPU", 0),
+        "judge_workers": judge_workers,
     }
     unknown = set(params) - set(PARENT_PARAMS)
     assert not unknown, f"parent params missing from study.schema: {unknown}"

@@ -18,10 +18,12 @@ from the study and its counts, restorable with ``mlflow runs restore``).
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,7 @@ from study.schema import (
 )
 from study.space import trial_config
 from trainables.config import DIMENSIONS, TrialConfig
-from trainables.final import Embeddings, conclude
+from trainables.final import Conclusion, Embeddings, conclude, one_thread
 
 log = logging.getLogger(__name__)
 
@@ -96,29 +98,38 @@ class MLflowRecorder(tune.Callback):
 
     def __init__(
         self, tracking_uri: str, experiment_id: str, parent_run_id: str,
-        class_names: Sequence[str], max_epochs: int,
+        class_names: Sequence[str], max_epochs: int, judge_workers: int = 1,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.class_names = tuple(class_names)
         self.max_epochs = max_epochs
+        self.judge_workers = judge_workers
         self._runs: dict[str, str] = {}
         self._logged_steps: dict[str, set[int]] = {}
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
+        self._judges: ProcessPoolExecutor | None = None
+        self._unclosed = 0  # judgements submitted whose run is not closed yet
+        self._lock = threading.Lock()
         self._client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state: keep only the settings.
         return {**self.__dict__, "_runs": {}, "_logged_steps": {}, "_writer": None,
-                "_pending": [], "_client": None}
+                "_pending": [], "_judges": None, "_unclosed": 0, "_lock": None,
+                "_client": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
     # ------------------------------------------------------------------ the writer thread
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         """Queue an MLflow write; the one writer thread runs them in order."""
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer")
+        self._pending = [f for f in self._pending if not f.done() or f.exception()]
         self._pending.append(self._writer.submit(self._guarded, fn, *args))
 
     @staticmethod
@@ -130,10 +141,26 @@ class MLflowRecorder(tune.Callback):
             raise
 
     def flush(self) -> list[BaseException]:
-        """Wait for every queued write; return the errors of those that failed."""
-        errors = [f.exception() for f in self._pending]
-        self._pending = []
-        return [e for e in errors if e is not None]
+        """Wait for every judgement and every queued write (a judgement queues the write
+        that closes its run when it comes back); return the errors of the writes that
+        failed."""
+        errors: list[BaseException | None] = []
+        while True:
+            pending, self._pending = self._pending, []
+            errors += [f.exception() for f in pending]
+            if not self._pending and self._unclosed == 0:
+                return [e for e in errors if e is not None]
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        """Flush, then stop the judges' processes and the writer thread."""
+        self.flush()
+        if self._judges is not None:
+            self._judges.shutdown()
+            self._judges = None
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
 
     @property
     def client(self) -> Any:
@@ -229,25 +256,44 @@ class MLflowRecorder(tune.Callback):
 
     def finish_run(self, trial_id: str, config: dict[str, Any], checkpoint: Any, outcome: str,
                    error: str | None) -> None:
-        """Judge the trial's last embeddings (test scores, t-SNE map), tag the outcome, close
-        the run."""
+        """Close a trial's run: its end-of-trial judgement (test scores, t-SNE map) goes to
+        the judges' process pool, and the run is tagged and closed when that comes back;
+        an interrupted trial or one without a checkpoint is closed at once."""
         run_id = self.ensure_run(trial_id, config)
-        if checkpoint is not None and outcome != INTERRUPTED:
-            self._conclude(run_id, trial_id, config, checkpoint)
-        if error is not None:
-            self.client.set_tag(run_id, ERROR_TAG, error.strip().splitlines()[-1][:5000])
-            self.client.log_text(run_id, error, ERROR_FILE)
-        self.client.set_tag(run_id, OUTCOME_TAG, outcome)
-        self.client.set_terminated(run_id, RUN_STATUS.get(outcome, "FINISHED"))
-
-    def _conclude(self, run_id: str, trial_id: str, config: dict[str, Any],
-                  checkpoint: Any) -> None:
+        if checkpoint is None or outcome == INTERRUPTED:
+            self._close(run_id, outcome, error, None)
+            return
         cfg = trial_config(config)
         with checkpoint.as_directory() as folder:
             embeddings = Embeddings.load(Path(folder) / EMBEDDING_FILE)
-        end = conclude(embeddings, self.class_names, plot_title(trial_id, cfg),
-                       knn_k=cfg.knn_k, tsne_samples=cfg.tsne_samples, seed=cfg.seed)
-        plots = {TSNE_PLOT: end.tsne, EMBEDDING_PLOT: end.raw}
+        with self._lock:
+            self._unclosed += 1
+        job = self._judge_pool().submit(conclude, embeddings, self.class_names,
+                                        plot_title(trial_id, cfg), knn_k=cfg.knn_k,
+                                        tsne_samples=cfg.tsne_samples, seed=cfg.seed)
+        job.add_done_callback(lambda done: self._submit(self._close, run_id, outcome, error, done))
+
+    def _close(self, run_id: str, outcome: str, error: str | None, judged: Future | None) -> None:
+        """Record the judgement (when there is one), the error, the outcome; end the run."""
+        try:
+            if judged is not None:
+                try:
+                    self._record_end(run_id, judged.result())
+                except Exception as err:  # noqa: BLE001 - a judgement never leaves a run open
+                    log.exception("the end-of-trial judgement of run %s failed", run_id)
+                    self.client.set_tag(run_id, NOTE_TAG, f"no end-of-trial judgement: "
+                                        f"{type(err).__name__}: {err}"[:5000])
+            if error is not None:
+                self.client.set_tag(run_id, ERROR_TAG, error.strip().splitlines()[-1][:5000])
+                self.client.log_text(run_id, error, ERROR_FILE)
+            self.client.set_tag(run_id, OUTCOME_TAG, outcome)
+            self.client.set_terminated(run_id, RUN_STATUS.get(outcome, "FINISHED"))
+        finally:
+            if judged is not None:
+                with self._lock:
+                    self._unclosed -= 1
+
+    def _record_end(self, run_id: str, end: Conclusion) -> None:
         from mlflow.entities import Metric
 
         step = max(self._logged_steps.get(run_id, set()) or {0})
@@ -256,13 +302,22 @@ class MLflowRecorder(tune.Callback):
                                                for k, v in end.metrics.items() if np.isfinite(v)])
         if end.notes:
             self.client.set_tag(run_id, NOTE_TAG, "; ".join(end.notes)[:5000])
-        for name, png in plots.items():
+        for name, png in ((TSNE_PLOT, end.tsne), (EMBEDDING_PLOT, end.raw)):
             if png is None:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / name
                 path.write_bytes(png)
                 self.client.log_artifact(run_id, str(path))
+
+    def _judge_pool(self) -> ProcessPoolExecutor:
+        """The processes that make end-of-trial judgements, one thread each (spawned, not
+        forked: the driver runs Ray's threads)."""
+        if self._judges is None:
+            self._judges = ProcessPoolExecutor(
+                max_workers=self.judge_workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=one_thread)
+        return self._judges
 
     # ------------------------------------------------------------------ after the study
     def reconcile(self, experiment_path: str) -> dict[str, int]:

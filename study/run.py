@@ -59,11 +59,12 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
     from study.recorder import MLflowRecorder
 
     client = MlflowClient(spec.tracking_uri)
+    judges = tuning.judge_workers(spec, per_trial, cluster)
     parent = (parent_run.reopen(client, found, spec) if found is not None
-              else parent_run.create(client, spec, plan, space, per_trial, cluster, data))
+              else parent_run.create(client, spec, plan, space, per_trial, cluster, data, judges))
     floor = parent_run.FloorJob(data, space.fixed) if found is None else None
     recorder = MLflowRecorder(spec.tracking_uri, parent.experiment_id, parent.run_id,
-                              data.classes, spec.max_epochs)
+                              data.classes, spec.max_epochs, judges)
     trainable = tuning.trainable(data, per_trial)
     status, counts, best, best_test = "FAILED", {}, None, {}
     try:
@@ -76,7 +77,7 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
         best = tuning.best(results)
         best_test = recorder.end_metrics(best.metrics["trial_id"]) if best is not None else {}
     finally:
-        recorder.flush()
+        recorder.close()
         floor_values = floor.result() if floor is not None else parent_run.floor_of(client, parent)
         parent_run.close(client, parent, counts, status, floor_values)
         ray.shutdown()

@@ -103,6 +103,7 @@ PARENT_PARAMS: dict[str, str] = {
     "cpus_per_trial": "CPU cores per trial",
     "cluster_cpus": "CPUs of the Ray cluster",
     "cluster_gpus": "GPUs of the Ray cluster",
+    "judge_workers": "driver processes making the end-of-trial judgements",
 }
 PARENT_METRICS: dict[str, str] = {
     **{f"trials_{o}": f"trials that ended {o.replace('_', ' ')}" for o in OUTCOMES},

@@ -47,6 +47,7 @@ class StudySpec:
     download: bool = True
     resume: bool = False
     val_size: int | None = None  # None: trainables.data.default_val_size
+    judge_workers: int | None = None  # None: the driver's spare cores (study.tuner)
     preset: str = "search"
     grid_seeds: int = 3
     command: str = ""
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-trial", type=float, default=None,
                    help="GPU fraction per trial (default: by encoder size when GPUs exist, else 0)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPU cores per trial")
+    p.add_argument("--judge-workers", type=int, default=None,
+                   help="processes on the driver that make each trial's end-of-trial judgement "
+                        "(test scores, t-SNE map) off the trials' path (default: the cores the "
+                        "trials leave on this machine, at least 1)")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="at most this many trials at once (default: as many as resources allow)")
     p.add_argument("--address", default=None,
@@ -158,6 +163,8 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         raise UsageError(f"--cpus-per-trial {args.cpus_per_trial} must be above 0")
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
         raise UsageError(f"--gpus-per-trial {args.gpus_per_trial} must be 0 or more")
+    if args.judge_workers is not None and args.judge_workers < 1:
+        raise UsageError(f"--judge-workers {args.judge_workers} must be at least 1")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UsageError(f"--max-concurrent {args.max_concurrent} must be at least 1")
     if args.grace_period < 1 or args.reduction_factor < 2:
@@ -190,6 +197,7 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         download=not args.no_download,
         resume=args.resume,
         val_size=args.val_size,
+        judge_workers=args.judge_workers,
         preset=args.preset,
         grid_seeds=args.grid_seeds,
         command=shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)]),

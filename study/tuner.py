@@ -3,6 +3,7 @@ and the best result."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from study.presets import Plan
@@ -19,6 +20,24 @@ def resources(spec: StudySpec, gpus: int, space: SearchSpace) -> dict[str, float
         big = "resnet18" in space.encoders or space.pins.get("encoder") == "resnet18"
         gpu = 0.0 if gpus == 0 else (0.5 if big else 0.25)
     return {"cpu": spec.cpus_per_trial, "gpu": gpu}
+
+
+def judge_workers(spec: StudySpec, per_trial: dict[str, float], cluster: dict[str, float]) -> int:
+    """Processes for the end-of-trial judgements: ``--judge-workers``, else the cores of this
+    machine that its trials leave (a local Ray runs as many trials as its CPUs, or its GPUs
+    at their fraction, allow), else half of them on a cluster, whose trials run elsewhere
+    too; at least 1."""
+    if spec.judge_workers:
+        return spec.judge_workers
+    cores = os.cpu_count() or 1
+    if spec.address is not None:
+        return max(1, cores // 2)
+    gpu = per_trial.get("gpu", 0.0)
+    slots = int(cluster.get("GPU", 0) / gpu) if gpu else int(cluster.get("CPU", cores)
+                                                            / per_trial["cpu"])
+    if spec.max_concurrent:
+        slots = min(slots, spec.max_concurrent)
+    return max(1, int(cores - slots * per_trial["cpu"]))
 
 
 def trainable(data: Dataset, per_trial: dict[str, float]) -> Any:

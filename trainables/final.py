@@ -60,6 +60,15 @@ class Conclusion:
     notes: list[str] = field(default_factory=list)
 
 
+def one_thread() -> None:
+    """Keep a worker process that makes judgements to one thread (torch, BLAS, OpenMP): the
+    driver runs several of them beside the trials, on the cores the trials leave."""
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+
+
 def conclude(emb: Embeddings, class_names: Sequence[str], title: str, *, knn_k: int,
              tsne_samples: int, seed: int = 0) -> Conclusion:
     """The test scores, then (best-effort) the t-SNE map of ``tsne_samples`` test embeddings
