@@ -24,7 +24,7 @@ A difference is *clear* when its Holm-adjusted p-value (within its family) is be
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import combinations
 from typing import Any
 
@@ -221,8 +221,8 @@ class Comparison:
 
 def comparison_rows(table: pd.DataFrame) -> tuple[Comparison, ...]:
     """``comparisons``' table as ``Comparison`` records, in table order."""
-    return tuple(Comparison(**{k: _plain(r[k]) for k in Comparison.__dataclass_fields__})
-                 for r in table.to_dict("records"))
+    names = [f.name for f in fields(Comparison)]
+    return tuple(Comparison(**{k: _plain(r[k]) for k in names}) for r in table.to_dict("records"))
 
 
 def _plain(value: Any) -> Any:

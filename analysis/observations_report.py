@@ -108,21 +108,24 @@ def augmentation_text(f: AugmentationFinding) -> str:
     if f.verdict == NO_DATA:
         return (f"none of the {f.compared} augmentation comparisons could be tested (fewer "
                 "than 2 seeds matched per cell): the tables above show single differences only.")
+    if not f.clear:
+        return (f"none of the {f.compared} augmentation comparisons ({f.tested} tested) is "
+                "clear: no clear augmentation effect.")
     counts = (f"{len(f.clear)} of {f.compared} augmentation comparisons ({f.tested} tested) "
               f"are clear: {len(f.drops)} with the stronger augmentation worse, "
               f"{len(f.gains)} with it better")
-    if not f.clear:
-        return f"none of the {f.compared} augmentation comparisons ({f.tested} tested) is " \
-               "clear: no clear augmentation effect."
     if f.verdict == NOT_SUPPORTED:
         return f"{counts}: only clear gains, so more augmentation is not shown to hurt."
     if f.verdict == MIXED:
         return (f"{counts}: every clear drop has a clear gain of the same pair and mode on "
                 "another metric, so whether more hurts depends on the metric.")
-    return f"{counts}: augmentation changes results, and more is not always better."
+    caveat = (f" ({len(f.contradicted)} of the drops have a clear gain of the same pair and "
+              "mode on another metric)" if f.contradicted else "")
+    return f"{counts}: augmentation changes results, and more is not always better{caveat}."
 
 
 def augmentation_evidence(f: AugmentationFinding) -> list[str]:
+    """Every clear augmentation comparison of one experiment, with its direction."""
     contradicted = set(f.contradicted)
     return [f"`{f.experiment}`: {describe(c)} — stronger "
             + ("better" if c.mean > 0 else "worse, contradicted by another metric"

@@ -30,8 +30,8 @@ def _pending_rewrite() -> None:
     from analysis import document, stats
 
     if not hasattr(document, "fmt_ci"):
-        document.fmt_ci = lambda low, high, digits=3: document.fmt_interval(  # type: ignore[attr-defined]
-            (low + high) / 2, low, high)
+        document.fmt_ci = lambda low, high, digits=3: (  # type: ignore[attr-defined]
+            f"[{document.fmt(low, digits)}, {document.fmt(high, digits)}]")
     if not hasattr(stats, "MIN_TEST_N"):
         stats.MIN_TEST_N = 3  # type: ignore[attr-defined]
 

@@ -102,6 +102,19 @@ def test_a_drop_contradicted_by_another_metric_is_mixed():
     assert "every clear drop has a clear gain" in augmentation_text(f)
 
 
+def test_one_uncontradicted_drop_is_enough_for_supported():
+    # pair: probe drops but precision@1 gains (contradicted); triplet: drops on every metric
+    drop = {"none": 0.90, "rotation": 0.90, "simclr": 0.85}
+    gain = {"none": 0.90, "rotation": 0.90, "simclr": 0.95}
+    frame = grid(levels({"pair": FLAT, "triplet": drop},
+                        {PROBE: {"pair": drop, "triplet": drop},
+                         P_AT_1: {"pair": gain, "triplet": drop}}))
+    f = observation_1(frame, "exp")
+    assert f.verdict == SUPPORTED
+    assert {c.within for c in f.contradicted} == {"pair"} and len(f.contradicted) == 2
+    assert "2 of the drops have a clear gain" in augmentation_text(f)
+
+
 def test_only_gains_or_no_effect_is_not_supported():
     more_is_better = {m: {"none": 0.85, "rotation": 0.9, "simclr": 0.95} for m in MODES}
     f = observation_1(grid(levels(more_is_better)), "exp")
