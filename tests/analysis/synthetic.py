@@ -1,14 +1,17 @@
 """Synthetic MLflow experiments in the layout of ``study.schema`` (written with
-``MlflowClient``, no Ray, no training): for failed, running and too-small studies, and
-trials whose metric a known dimension drives."""
+``MlflowClient``, no Ray, no training): for failed, running and too-small studies, trials
+whose metric a known dimension drives, and seed grids; and seed-grid frames built directly
+(``grid``) for the grid's computations."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
-from study.presets import GRID_AUGMENTATIONS
+from study.presets import GRID_AUGMENTATIONS, GRID_MODES
 from study.schema import OBJECTIVE, OUTCOME_TAG, PARENT_TAG, ROLE_TAG, TRIAL_ID_TAG
 from trainables.config import DIMENSIONS, SEARCHED, ConfigError, TrialConfig
 from trainables.dimensions import losses_of
@@ -115,16 +118,22 @@ def write_synthetic_study(uri: str, name: str, *, scored: int, failed: int = 0,
 
 
 def write_synthetic_grid(uri: str, name: str, *, seeds: int = 3, dataset: str = "digits",
-                         triplet_gain: float = 0.05, seed: int = 0) -> str:
+                         triplet_gain: float = 0.05, silhouette: float = 0.1, floor: float = 0.8,
+                         seed: int = 0) -> str:
     """A ``--preset seed-grid`` experiment in ``study.schema``'s layout, without artifacts:
-    augmentation x mode (original losses) x ``seeds``, every trial finished after 2 epochs,
-    with probe accuracy, precision@1 and the structure measures; triplet trials score
-    ``triplet_gain`` higher and have a higher silhouette, pair trials a higher line-likeness.
-    Returns the experiment id."""
+    augmentation x mode (original losses) x ``seeds``, every trial finished after 2 epochs.
+
+    Each trial logs per epoch its ``Progress`` (``images_seen``: 1000 anchors per epoch, 2
+    views each for pair, 3 for triplet) and validation ``Scores``, and at the end its test
+    ``Scores`` and every structure measure; the parent run logs the raw-pixel floor
+    (``floor_val_*``, ``floor_test_*``; test probe accuracy ``floor``). Triplet trials score
+    ``triplet_gain`` higher and have a higher silhouette (pair's is ``silhouette``), pair
+    trials a higher line-likeness. Returns the experiment id."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     from study.presets import ORIGINAL_LOSS, SEED_GRID_FIXED
+    from study.schema import FLOOR, STRUCTURE_METRICS, TEST, VAL
     from study.space import trial_seed
 
     client = MlflowClient(uri)
@@ -138,27 +147,68 @@ def write_synthetic_grid(uri: str, name: str, *, seeds: int = 3, dataset: str = 
         Param("pins", "{}"), Param("fixed", "{}"), Param("preset", "seed-grid"),
         Param("grid_seeds", str(seeds)), Param("scheduler", "FIFO"),
     ])
+    pixels = {"probe_accuracy": floor, "knn_accuracy": floor - 0.02,
+              "precision_at_1": floor - 0.03, "map_at_r": floor - 0.3}
+    client.log_batch(parent_id, metrics=[Metric(f"{FLOOR}{split}{k}", v, 0, 0)
+                                         for split in (VAL, TEST) for k, v in pixels.items()])
     rng = np.random.default_rng(seed)
     for aug in GRID_AUGMENTATIONS:
         for mode, (loss, margin) in ORIGINAL_LOSS.items():
             for i in range(seeds):
                 cfg = TrialConfig(**{**SEED_GRID_FIXED, "augmentation": aug, "mode": mode,
                                      "loss": loss, "margin": margin, "epochs": 2,
-                                     "seed": trial_seed(seed, i)})
+                                     "train_subset": 1000, "seed": trial_seed(seed, i)})
                 run = client.create_run(experiment_id, run_name=f"trial-{aug}-{mode}-{i}", tags={
                     PARENT_TAG: parent_id, ROLE_TAG: "trial", OUTCOME_TAG: "finished",
                     TRIAL_ID_TAG: f"{name[:4]}-{aug[:3]}-{mode[:3]}-{i}"})
                 triplet = mode == "triplet"
-                final = {OBJECTIVE: 0.85 + triplet_gain * triplet + rng.normal(0, 0.005),
-                         "val_precision_at_1": 0.8 + triplet_gain * triplet + rng.normal(0, 0.005),
-                         "silhouette": 0.1 + 0.2 * triplet + rng.normal(0, 0.01),
-                         "tsne_silhouette": 0.2 + 0.2 * triplet + rng.normal(0, 0.01),
-                         "line_likeness": 0.6 - 0.2 * triplet + rng.normal(0, 0.01),
-                         "tsne_line_likeness": 0.8 - 0.1 * triplet + rng.normal(0, 0.01)}
-                metrics = [Metric("epoch", e, 0, e) for e in (1, 2)]
-                metrics += [Metric(k, v, 0, 2) for k, v in final.items()]
+                level = 0.85 + triplet_gain * triplet
+                scores = {"probe_accuracy": level, "knn_accuracy": level - 0.01,
+                          "precision_at_1": level - 0.05, "map_at_r": level - 0.3}
+                structure = {"silhouette": silhouette + 0.2 * triplet,
+                             "line_likeness": 0.6 - 0.2 * triplet,
+                             "fragmentation": 1.0 + triplet, "effective_rank": 20.0 - 5 * triplet}
+                structure.update({f"tsne_{k}": v + 0.1 for k, v in structure.items()})
+                metrics = []
+                for epoch in (1, 2):
+                    metrics += [Metric("epoch", epoch, 0, epoch),
+                                Metric("images_seen", epoch * 1000 * (3 if triplet else 2), 0, epoch),
+                                Metric("loss", 0.5 / epoch, 0, epoch),
+                                Metric(f"{VAL}probe_converged", 1.0, 0, epoch)]
+                    metrics += [Metric(f"{VAL}{k}", v - 0.02 * (2 - epoch) + rng.normal(0, 0.005),
+                                       0, epoch) for k, v in scores.items()]
+                metrics += [Metric(f"{TEST}{k}", v + rng.normal(0, 0.005), 0, 2)
+                            for k, v in scores.items()]
+                metrics += [Metric(k, v + rng.normal(0, 0.01), 0, 2)
+                            for k, v in structure.items() if k in STRUCTURE_METRICS]
                 client.log_batch(run.info.run_id, metrics=metrics, params=[
                     Param(k, str(v)) for k, v in cfg.to_dict().items()])
                 client.set_terminated(run.info.run_id, "FINISHED")
     client.set_terminated(parent_id, "FINISHED")
     return experiment_id
+
+
+Values = Callable[[str, str, int], dict[str, float]]
+
+
+def grid(values: Values, *, experiment: str = "exp", dataset: str = "d", seeds: int = 5,
+         noise: float = 0.005, seed: int = 0, floor: dict[str, float] | None = None
+         ) -> pd.DataFrame:
+    """A grid frame as ``analysis.grid.grid_frame`` returns it, without MLflow: one row per
+    (augmentation, mode, seed index), each metric ``values(aug, mode, i)[metric]`` plus
+    gaussian ``noise``, ``floor_<metric>`` columns from ``floor``; rows shuffled (pairing
+    must go by seed, not by row order)."""
+    rng = np.random.default_rng(seed)
+    floors = {f"floor_{k}": v for k, v in (floor or {}).items()}
+    rows = []
+    for aug in GRID_AUGMENTATIONS:
+        for mode in GRID_MODES:
+            for i in range(seeds):
+                metrics = {k: v + rng.normal(0, noise) for k, v in values(aug, mode, i).items()}
+                rows.append({"experiment": experiment, "dataset": dataset, "augmentation": aug,
+                             "mode": mode, "seed": 1000 + i, "seed_index": i,
+                             "pair_key": f"parent:{1000 + i}", "run_id": f"{aug}-{mode}-{i}",
+                             "trial_id": f"t{aug[:2]}{mode[:2]}{i}", "epochs": 3,
+                             "train_subset": 20_000, "embedding_dim": 64, **metrics, **floors})
+    frame = pd.DataFrame(rows)
+    return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
