@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from analysis.grid import ACCURACY_METRICS
+from analysis.summarize import main
 from study.presets import GRID_AUGMENTATIONS, GRID_MODES, ORIGINAL_LOSS
 from study.schema import OBJECTIVE, STRUCTURE_METRICS
 from tests.analysis.conftest import RealStudy
@@ -20,28 +21,6 @@ from tests.analysis.synthetic import write_synthetic_grid
 
 PROBE = ACCURACY_METRICS[0]
 
-
-def _pending_rewrite() -> None:
-    """TEMPORARY, until the rewrite of analysis/report.py and compare.py lands: the
-    committed versions still import ``document.fmt_ci`` and ``stats.MIN_TEST_N``, which
-    those modules no longer define, so ``analysis.summarize`` cannot even be imported.
-    Neither name is used on the seed-grid path; put them back only while missing (this
-    does nothing once the rewrite is in, and can then be deleted)."""
-    from analysis import document, stats
-
-    if not hasattr(document, "fmt_ci"):
-        document.fmt_ci = lambda low, high, digits=3: (  # type: ignore[attr-defined]
-            f"[{document.fmt(low, digits)}, {document.fmt(high, digits)}]")
-    if not hasattr(stats, "MIN_TEST_N"):
-        stats.MIN_TEST_N = 3  # type: ignore[attr-defined]
-
-
-def main(argv: list[str]) -> int:
-    """``python -m analysis.summarize``, imported when first used (see ``_pending_rewrite``)."""
-    _pending_rewrite()
-    from analysis.summarize import main as summarize
-
-    return summarize(argv)
 
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')

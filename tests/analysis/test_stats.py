@@ -15,10 +15,12 @@ from analysis.stats import (
     bootstrap_ci,
     holm,
     mann_whitney,
+    min_mann_whitney_p,
     n_bins_for,
     pairwise_tests,
     quantile_edges,
     summarize_groups,
+    t_ci,
 )
 
 
@@ -96,7 +98,7 @@ def test_summarize_groups_keeps_order_and_counts():
     assert math.isnan(s.loc[2, "mean"]) and math.isnan(s.loc[2, "ci_low"])
 
 
-def test_pairwise_tests_verdicts():
+def test_pairwise_tests_winners_and_untestable_pairs():
     rng = np.random.default_rng(0)
     hi, lo = rng.normal(0.95, 0.01, 12), rng.normal(0.80, 0.01, 9)
     groups = pd.Series(["triplet"] * 12 + ["pair"] * 9 + ["few"] * 2)
@@ -106,15 +108,32 @@ def test_pairwise_tests_verdicts():
     row = table[(table["a"] == "triplet") & (table["b"] == "pair")].iloc[0]
     ref = sps.mannwhitneyu(hi, lo, alternative="two-sided").pvalue
     assert row["p"] == pytest.approx(ref)
-    assert row["p_holm"] == pytest.approx(min(1.0, 1 * ref))  # the only tested pair: m = 1
+    # all three pairs can reach p < 0.05 (12 vs 2: 2 / C(14, 2) = 0.022; 9 vs 2: 0.036),
+    # so all three are tested and this, the smallest p, is multiplied by 3
+    assert row["p_holm"] == pytest.approx(min(1.0, 3 * ref))
     assert row["winner"] == "triplet"
-    assert row["verdict"].startswith("triplet beats pair: median 0.95")
-    assert "n=12/9" in row["verdict"]
-    few = table[table["b"] == "few"]
-    assert few["p"].isna().all()
-    assert all("too few trials to test" in v for v in few["verdict"])
-    # lower is better flips the winner; equal groups -> no significant difference
+    tested = table[(table["a"] == "pair") & (table["b"] == "few")].iloc[0]
+    assert np.isfinite(tested["p"]) and math.isnan(tested["untested"])
+    assert min_mann_whitney_p(2, 2) == pytest.approx(1 / 3)
+    assert min_mann_whitney_p(3, 3) == pytest.approx(0.1)
+    assert min_mann_whitney_p(4, 4) == pytest.approx(2 / 70)
+    # the smallest possible p is what an exact test gives for fully separated groups
+    assert min_mann_whitney_p(3, 4) == pytest.approx(
+        sps.mannwhitneyu([1, 2, 3], [4, 5, 6, 7], method="exact").pvalue)
+    small = pairwise_tests(pd.Series(["x"] * 3 + ["y"] * 3),
+                           pd.Series([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]))
+    assert math.isnan(small.loc[0, "p"]) and small.loc[0, "untested"] == pytest.approx(0.1)
+    # lower is better flips the winner; equal groups: no winner
     flipped = pairwise_tests(groups, values, higher_is_better=False)
     assert flipped.loc[0, "winner"] == "pair"
     same = pairwise_tests(pd.Series(["x"] * 5 + ["y"] * 5), pd.Series([0.5, 0.6] * 5))
-    assert same.loc[0, "verdict"].startswith("no significant difference between x and y")
+    assert same.loc[0, "winner"] is None and same.loc[0, "p_holm"] > 0.05
+
+
+def test_small_groups_get_t_intervals_and_large_ones_the_bootstrap():
+    rng = np.random.default_rng(3)
+    small, large = rng.normal(0.9, 0.02, 5), rng.normal(0.9, 0.02, 40)
+    frame = summarize_groups(pd.Series(["s"] * 5 + ["l"] * 40), pd.Series(np.r_[small, large]))
+    by = frame.set_index("group")
+    assert by.loc["s", "ci"] == "t" and by.loc["l", "ci"] == "bootstrap"
+    assert (by.loc["s", "ci_low"], by.loc["s", "ci_high"]) == pytest.approx(t_ci(small))
