@@ -21,7 +21,7 @@ from study.space import trial_seed
 from study.spec import CPU_BUDGET
 from trainables.config import TrialConfig
 from trainables.data import load_dataset
-from trainables.final import conclude
+from trainables.final import conclude, embed_splits
 from trainables.floor import raw_pixel_floor
 from trainables.trial import run_trial
 
@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--budgets", nargs="+", default=["2x10000", "3x20000"],
                    help="EPOCHSxANCHORS per epoch, e.g. 3x20000")
     p.add_argument("--width", type=int, default=32)
+    p.add_argument("--augmentations", nargs="+", default=list(GRID_AUGMENTATIONS),
+                   choices=GRID_AUGMENTATIONS, help="the grid rows to train")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     print("|" + "---|" * (len(SHOWN) + 4))
     for budget in args.budgets:
         epochs, anchors = (int(v) for v in budget.split("x"))
-        for aug in GRID_AUGMENTATIONS:
+        for aug in args.augmentations:
             for mode, (loss, margin) in ORIGINAL_LOSS.items():
                 cfg = TrialConfig.from_dict({**settings, "augmentation": aug, "mode": mode,
                                              "loss": loss, "margin": margin, "epochs": epochs,
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
                 start = time.perf_counter()
                 last = run_trial(cfg, data, device="cpu")
                 seconds = time.perf_counter() - start
-                end = conclude(last.embeddings, data.classes, "", knn_k=cfg.knn_k,
+                emb = embed_splits(last.state["model"], cfg, data, torch.device("cpu"))
+                end = conclude(emb, data.classes, "", knn_k=cfg.knn_k,
                                tsne_samples=0)
                 cells = [f"{end.metrics[k]:.4f}{'' if end.metrics[k] > floor[k] else ' *'}"
                          for k in SHOWN]

@@ -1,10 +1,9 @@
 """The thin Ray adapter around ``trainables.trial.run_trial``: the function Tune runs.
 
 Each epoch it reports the flat metrics dict to Tune together with a checkpoint holding the
-epoch's embeddings (``embeddings.npz``: the training sample and the test split), from which
-the driver makes the end-of-trial judgement (test scores, t-SNE map), also for trials the
-scheduler stops early, and the training state (``state.pt``), from which a resumed study
-continues the trial.
+training state (``state.pt``): a resumed study continues the trial from it, and the driver
+makes the end-of-trial judgement (test scores, t-SNE map) with its model, also for trials
+the scheduler stops early.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Any
 
 import torch
 
-from study.schema import EMBEDDING_FILE, STATE_FILE, Placement
+from study.schema import STATE_FILE, Placement
 from study.space import trial_config
 from trainables.data import Dataset
 from trainables.trial import EpochReport, run_trial
@@ -47,7 +46,6 @@ def train_trial(config: dict[str, Any], data: Dataset) -> None:
 
     def report(epoch: EpochReport) -> None:
         with tempfile.TemporaryDirectory() as folder:
-            epoch.embeddings.save(Path(folder) / EMBEDDING_FILE)
             torch.save(epoch.state, Path(folder) / STATE_FILE)
             tune.report({**epoch.metrics, **placement},
                         checkpoint=tune.Checkpoint.from_directory(folder))

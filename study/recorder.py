@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from ray import tune
 
 from study.schema import (
-    EMBEDDING_FILE,
     EMBEDDING_PLOT,
     END_METRICS,
     EPOCH_METRICS,
@@ -52,13 +52,15 @@ from study.schema import (
     ROLE_TRIAL,
     RUN_STATUS,
     RUNNING,
+    STATE_FILE,
     STOPPED_EARLY,
     TRIAL_ID_TAG,
     TSNE_PLOT,
 )
 from study.space import trial_config
 from trainables.config import DIMENSIONS, TrialConfig
-from trainables.final import Conclusion, Embeddings, conclude, one_thread
+from trainables.data import Dataset
+from trainables.final import Conclusion, judge_trial, start_judge
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ class MLflowRecorder(tune.Callback):
     def __init__(
         self, tracking_uri: str, experiment_id: str, parent_run_id: str,
         class_names: Sequence[str], max_epochs: int, judge_workers: int = 1,
+        data: Dataset | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
@@ -106,20 +109,23 @@ class MLflowRecorder(tune.Callback):
         self.class_names = tuple(class_names)
         self.max_epochs = max_epochs
         self.judge_workers = judge_workers
+        self.data = data  # what the judges embed the test split of
         self._runs: dict[str, str] = {}
         self._logged_steps: dict[str, set[int]] = {}
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self._judges: ProcessPoolExecutor | None = None
         self._unclosed = 0  # judgements submitted whose run is not closed yet
+        self._results: dict[str, tuple[dict[str, Any], list[dict]]] = {}  # not yet logged
+        self._draining = False  # a drain of ``_results`` is queued
         self._lock = threading.Lock()
         self._client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state: keep only the settings.
-        return {**self.__dict__, "_runs": {}, "_logged_steps": {}, "_writer": None,
-                "_pending": [], "_judges": None, "_unclosed": 0, "_lock": None,
-                "_client": None}
+        return {**self.__dict__, "data": None, "_runs": {}, "_logged_steps": {}, "_writer": None,
+                "_pending": [], "_judges": None, "_unclosed": 0, "_results": {},
+                "_draining": False, "_lock": None, "_client": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _lock=threading.Lock())
@@ -177,7 +183,23 @@ class MLflowRecorder(tune.Callback):
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
-        self._submit(self.log_results, trial.trial_id, dict(trial.config), [dict(result)])
+        # Results wait in a buffer that one queued write drains: when results come faster
+        # than the store takes them, each write carries several epochs of a run instead of
+        # the queue growing without bound.
+        with self._lock:
+            config, results = self._results.setdefault(trial.trial_id,
+                                                       (dict(trial.config), []))
+            results.append(dict(result))
+            if not self._draining:
+                self._draining = True
+                self._submit(self._drain)
+
+    def _drain(self) -> None:
+        """Log every buffered result, one batch per run."""
+        with self._lock:
+            batch, self._results, self._draining = self._results, {}, False
+        for trial_id, (config, results) in batch.items():
+            self.log_results(trial_id, config, results)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         outcome = outcome_of("TERMINATED", trial.last_result, self.max_epochs)
@@ -265,12 +287,11 @@ class MLflowRecorder(tune.Callback):
             return
         cfg = trial_config(config)
         with checkpoint.as_directory() as folder:
-            embeddings = Embeddings.load(Path(folder) / EMBEDDING_FILE)
+            state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
         with self._lock:
             self._unclosed += 1
-        job = self._judge_pool().submit(conclude, embeddings, self.class_names,
-                                        plot_title(trial_id, cfg), knn_k=cfg.knn_k,
-                                        tsne_samples=cfg.tsne_samples, seed=cfg.seed)
+        job = self._judge_pool().submit(judge_trial, state["model"], cfg.to_dict(),
+                                        self.class_names, plot_title(trial_id, cfg))
         job.add_done_callback(lambda done: self._submit(self._close, run_id, outcome, error, done))
 
     def _close(self, run_id: str, outcome: str, error: str | None, judged: Future | None) -> None:
@@ -314,9 +335,11 @@ class MLflowRecorder(tune.Callback):
         """The processes that make end-of-trial judgements, one thread each (spawned, not
         forked: the driver runs Ray's threads)."""
         if self._judges is None:
+            if self.data is None:
+                raise RuntimeError("the recorder holds no dataset to judge trials with")
             self._judges = ProcessPoolExecutor(
                 max_workers=self.judge_workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=one_thread)
+                initializer=start_judge, initargs=(self.data,))
         return self._judges
 
     # ------------------------------------------------------------------ after the study

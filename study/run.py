@@ -64,11 +64,11 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
               else parent_run.create(client, spec, plan, space, per_trial, cluster, data, judges))
     floor = parent_run.FloorJob(data, space.fixed) if found is None else None
     recorder = MLflowRecorder(spec.tracking_uri, parent.experiment_id, parent.run_id,
-                              data.classes, spec.max_epochs, judges)
+                              data.classes, spec.max_epochs, judges, data)
     trainable = tuning.trainable(data, per_trial)
     status, counts, best, best_test = "FAILED", {}, None, {}
     try:
-        tuner = (tuning.restored(parent.ray_path, trainable) if found is not None
+        tuner = (tuning.restored(parent.ray_path, trainable, recorder) if found is not None
                  else tuning.new(plan, trainable, recorder, parent.ray_path))
         results = tuner.fit()
         counts = recorder.reconcile(results.experiment_path)

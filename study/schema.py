@@ -117,6 +117,5 @@ EMBEDDING_PLOT = "embedding.png"  # trials with a 2-D embedding: the raw axes
 ERROR_FILE = "error.txt"  # a failed trial's error and traceback
 NOTE_TAG = "note"  # what the end-of-trial judgement could not make (a t-SNE map), and why
 REPORT_DIR = "report"  # analysis.summarize's files, in the parent run
-# A trial's checkpoint (Ray's storage): its last embeddings and its training state.
-EMBEDDING_FILE = "embeddings.npz"
+# A trial's checkpoint (Ray's storage): its training state after its last epoch.
 STATE_FILE = "state.pt"

@@ -70,12 +70,19 @@ def new(plan: Plan, trainable: Any, recorder: Any, experiment_path: str) -> Any:
     )
 
 
-def restored(experiment_path: str, trainable: Any) -> Any:
-    """The Tuner of an interrupted study: finished trials stay, unfinished ones continue."""
+def restored(experiment_path: str, trainable: Any, recorder: Any) -> Any:
+    """The Tuner of an interrupted study: finished trials stay, unfinished ones continue.
+
+    Its callbacks come back from Ray's saved state without what is not saved there (the
+    dataset the recorder judges with, this driver's judge processes): this driver's
+    ``recorder`` replaces them.  Ray offers no public way to do that.
+    """
     from ray import tune
 
-    return tune.Tuner.restore(experiment_path, trainable=trainable, resume_unfinished=True,
-                              resume_errored=False)
+    tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_unfinished=True,
+                               resume_errored=False)
+    tuner._local_tuner.get_run_config().callbacks = [recorder]
+    return tuner
 
 
 def best(results: Any) -> Any:

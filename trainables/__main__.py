@@ -10,8 +10,8 @@ from pathlib import Path
 
 from trainables.config import ConfigError, TrialConfig, parse_assignments
 from trainables.data import DataError, load_dataset
-from trainables.final import conclude
-from trainables.trial import EpochReport, NonFiniteLossError, run_trial
+from trainables.final import conclude, embed_splits
+from trainables.trial import EpochReport, NonFiniteLossError, pick_device, run_trial
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    end = conclude(last.embeddings, data.classes,
+    emb = embed_splits(last.state["model"], cfg, data, pick_device(args.device))
+    end = conclude(emb, data.classes,
                    f"{cfg.mode}/{cfg.loss}, aug={cfg.augmentation}, D={cfg.embedding_dim}",
                    knn_k=cfg.knn_k, tsne_samples=cfg.tsne_samples if args.out else 0,
                    seed=cfg.seed)

@@ -1,11 +1,13 @@
 """The end-of-trial judgement, made once whichever epoch a trial ended at: the test
-split's scores, a t-SNE map of a stratified sample of its embeddings, the plots, and the
-structure measures of the embedding and of the map (``trainables.structure``).
+split embedded by the model of that epoch, its scores, a t-SNE map of a stratified sample of
+its embeddings, the plots, and the structure measures of the embedding and of the map
+(``trainables.structure``).
 
-It works from the ``Embeddings`` of the trial's last epoch (saved with each checkpoint),
-not from the model, so the driver can make it for a trial the scheduler stopped, off the
-trials' devices.  Plotting is best-effort: a map that cannot be drawn (too few points, a
-t-SNE that fails) leaves a note instead of a picture, never an exception.
+It works from the model's saved weights (``embed_splits``: the checkpoint every epoch
+writes), so the driver can make it for a trial the scheduler stopped, in a process of its
+own, off the trials' path (``judge_trial``).  Plotting is best-effort: a map that cannot be
+drawn (too few points, a t-SNE that fails) leaves a note instead of a picture, never an
+exception.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from trainables.config import TrialConfig
+from trainables.data import Dataset
 from trainables.evaluate import scores
 from trainables.metrics import END_TIME, MAP_STRUCTURE, TEST, TSNE
 from trainables.sampling import EVALUATION_SEED, stratified_indices
@@ -30,9 +35,9 @@ MIN_MAP_POINTS = 10
 
 @dataclass(frozen=True)
 class Embeddings:
-    """A trial's embeddings after an epoch, float32 and L2-normalised: ``train`` (M, D) of
-    the fixed training sample with labels ``train_y`` (M,), ``test`` (T, D) of the test
-    split's sample with ``test_y`` (T,)."""
+    """A trial's embeddings, float32 and L2-normalised: ``train`` (M, D) of the fixed
+    training sample with labels ``train_y`` (M,), ``test`` (T, D) of the test split's sample
+    with ``test_y`` (T,)."""
 
     train: np.ndarray
     train_y: np.ndarray
@@ -60,13 +65,55 @@ class Conclusion:
     notes: list[str] = field(default_factory=list)
 
 
-def one_thread() -> None:
-    """Keep a worker process that makes judgements to one thread (torch, BLAS, OpenMP): the
-    driver runs several of them beside the trials, on the cores the trials leave."""
+def embed_splits(model_state: dict[str, Any], cfg: TrialConfig, data: Dataset,
+                 device: torch.device) -> Embeddings:
+    """The training sample and the test split's sample embedded by a trial's model
+    (``cfg.eval_train`` and ``cfg.eval_test`` stratified images, as every trial samples
+    them), on ``device``."""
+    from trainables.encoders import build_encoder
+    from trainables.trial import _Views, embed
+
+    model = build_encoder(cfg.encoder, data.image_shape[0], cfg.embedding_dim, cfg.width)
+    model.load_state_dict(model_state)
+    model = model.to(device, memory_format=torch.channels_last)
+    views = _Views(cfg, torch.tensor(data.mean, device=device), torch.tensor(data.std, device=device))
+    out = []
+    for x, y, size in ((data.train_x, data.train_y, cfg.eval_train),
+                       (data.test_x, data.test_y, cfg.eval_test)):
+        rows = stratified_indices(y, size, EVALUATION_SEED)
+        out += [embed(model, views, x[rows].to(device)).cpu().numpy(), y[rows].numpy()]
+    return Embeddings(*out)
+
+
+# The dataset of a judge process (``start_judge``): a worker of the driver's pool holds one
+# copy, sent once when it starts rather than with every trial.
+_JUDGE_DATA: list[Dataset] = []
+
+
+def start_judge(data: Dataset) -> None:
+    """Prepare a process of the driver's judge pool: one thread (torch, BLAS, OpenMP; the
+    driver runs several of them beside the trials, on the cores the trials leave), and the
+    dataset the judgements embed."""
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     threadpool_limits(1)
+    _JUDGE_DATA[:] = [data]
+
+
+def judge_trial(model_state: dict[str, Any], config: dict[str, Any], class_names: Sequence[str],
+                title: str) -> Conclusion:
+    """A trial's end-of-trial judgement in a judge process: embed with its last model (on
+    a GPU when the machine has one), then ``conclude``."""
+    from trainables.trial import pick_device
+
+    cfg = TrialConfig.from_dict(config)
+    start = time.perf_counter()
+    emb = embed_splits(model_state, cfg, _JUDGE_DATA[0], pick_device())
+    end = conclude(emb, class_names, title, knn_k=cfg.knn_k, tsne_samples=cfg.tsne_samples,
+                   seed=cfg.seed)
+    end.metrics[END_TIME] = time.perf_counter() - start
+    return end
 
 
 def conclude(emb: Embeddings, class_names: Sequence[str], title: str, *, knn_k: int,

@@ -6,10 +6,10 @@ the device once; the fixed, stratified evaluation samples) -> for each epoch
 ``train_epoch`` (draw anchors; build the mode's views for a chunk of steps and augment them
 in one batched call, ``VIEWS_PER_CALL`` images, since on a GPU a step's few hundred images
 would leave augmentation bound by kernel launches; then per step encode, loss, step) ->
-``judge`` (embed the training sample and the validation split: probe, kNN, retrieval on
-validation; embed the test split for the end) -> ``report(EpochReport)``.  The validation
-scores steer the search; the test embeddings are scored once, when the trial has ended
-(``trainables.final``), whichever epoch that is.
+``judge`` (embed the training sample and the validation sample: probe, kNN, retrieval on
+validation) -> ``report(EpochReport)``.  The validation scores steer the search; the test
+split is embedded and scored once, from the model of the epoch the trial ended at
+(``trainables.final``), whichever that is.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from trainables.config import TrialConfig
 from trainables.data import Dataset
 from trainables.encoders import build_encoder
 from trainables.evaluate import scores
-from trainables.final import Embeddings
 from trainables.losses import build_loss
 from trainables.metrics import VAL, Progress, Scores
 from trainables.miners import MINERS
@@ -50,15 +49,13 @@ class EpochReport:
 
     metrics: ``Progress`` and the validation ``Scores`` (``val_`` names), a flat dict of
         floats (``trainables.metrics.EPOCH_METRICS``).
-    embeddings: the training sample's and the test split's embeddings after this epoch, from
-        which the end-of-trial judgement scores the test split (``trainables.final``).
     state: what ``run_trial(resume=...)`` needs to continue after this epoch (epoch, model,
-        optimiser, scheduler and generator states); references to live tensors, so save it
+        optimiser, scheduler and generator states), and what the end-of-trial judgement
+        embeds the test split with (the model); references to live tensors, so save it
         (``torch.save``) inside the report callback.
     """
 
     metrics: dict[str, float]
-    embeddings: Embeddings
     state: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -106,9 +103,8 @@ class Training:
     loss_inputs: Callable[..., tuple[Tensor, ...]]
     anchors_per_epoch: int
     steps_per_epoch: int
-    eval_train: Tensor  # fixed stratified samples: training images (probe fit, kNN references),
-    eval_val: Tensor  # validation images (scored every epoch)
-    eval_test: Tensor  # and test images (embedded for the end)
+    eval_train: Tensor  # fixed stratified samples: training images (probe fit, kNN references)
+    eval_val: Tensor  # and validation images (scored every epoch)
     first_epoch: int = 1
 
     def state(self, epoch: int) -> dict[str, Any]:
@@ -138,12 +134,12 @@ def run_trial(
     for epoch in range(t.first_epoch, cfg.epochs + 1):
         loss, train_time = train_epoch(t, epoch)
         start = time.perf_counter()
-        val_scores, embeddings = judge(t)
+        val_scores = judge(t)
         progress = Progress(epoch=float(epoch), loss=loss, images_seen=float(epoch * views),
                             epoch_time_s=train_time, eval_time_s=time.perf_counter() - start,
                             images_per_s=views / train_time)
         metrics = {**asdict(progress), **{f"{VAL}{k}": v for k, v in asdict(val_scores).items()}}
-        last = EpochReport(metrics, embeddings, t.state(epoch))
+        last = EpochReport(metrics, t.state(epoch))
         if report is not None:
             report(last)
     return last
@@ -178,7 +174,7 @@ def build(cfg: TrialConfig, data: Dataset, device: torch.device,
     loss_inputs = layout.loss_inputs if miner is None else mining_inputs(miner, cfg.margin,
                                                                          cfg.p_norm)
     samples = [stratified_indices(labels, size, EVALUATION_SEED).to(device) for labels, size in (
-        (data.train_y, cfg.eval_train), (data.val_y, cfg.eval_val), (data.test_y, cfg.eval_test))]
+        (data.train_y, cfg.eval_train), (data.val_y, cfg.eval_val))]
     t = Training(cfg, data, device, generator, views, index, model, loss_fn, optimizer,
                  scheduler, layout, loss_inputs, anchors, steps, *samples)
     if resume is not None:
@@ -214,18 +210,13 @@ def train_epoch(t: Training, epoch: int) -> tuple[float, float]:
     return float(loss_sum) / t.steps_per_epoch, time.perf_counter() - start
 
 
-def judge(t: Training) -> tuple[Scores, Embeddings]:
-    """The epoch's judgement: the validation split's scores (probe and kNN from the
-    training sample, retrieval within the split), and the training sample's and the test
-    split's embeddings for the end of the trial."""
+def judge(t: Training) -> Scores:
+    """The epoch's judgement: the validation sample's scores, the probe and the kNN from
+    the training sample, retrieval within the validation sample."""
     train_emb = embed(t.model, t.views, t.data.train_x[t.eval_train])
-    train_y = t.data.train_y[t.eval_train]
     val_emb = embed(t.model, t.views, t.data.val_x[t.eval_val])
-    val_scores = scores(train_emb, train_y, val_emb, t.data.val_y[t.eval_val],
-                        t.data.num_classes, t.cfg.knn_k)
-    test_emb = embed(t.model, t.views, t.data.test_x[t.eval_test])
-    return val_scores, Embeddings(train_emb.cpu().numpy(), train_y.cpu().numpy(),
-                                  test_emb.cpu().numpy(), t.data.test_y[t.eval_test].cpu().numpy())
+    return scores(train_emb, t.data.train_y[t.eval_train], val_emb, t.data.val_y[t.eval_val],
+                  t.data.num_classes, t.cfg.knn_k)
 
 
 @torch.no_grad()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from trainables.config import TrialConfig
+from trainables.final import embed_splits
 from trainables.metrics import EPOCH_METRICS
 from trainables.trial import EpochReport, run_trial
 
@@ -48,7 +49,7 @@ def test_trial_learns_digits(digits, values: dict) -> None:
     assert last.metrics["val_map_at_r"] > 0.3  # chance is about 1/C = 0.1
     views = {"pair": 2, "triplet": 3, "batch": 2}[cfg.mode]
     assert last.metrics["images_seen"] == 2 * (len(digits.train_y) // 64) * 64 * views
-    emb = last.embeddings
+    emb = embed_splits(last.state["model"], cfg, digits, torch.device("cpu"))
     assert emb.test.shape == (len(digits.test_y), cfg.embedding_dim)  # eval_test=0: all
     assert emb.train.shape == (len(digits.train_y), cfg.embedding_dim)  # eval_train above N
     assert np.allclose(np.linalg.norm(emb.test, axis=1), 1, atol=1e-4)
@@ -62,7 +63,8 @@ def test_same_seed_same_numbers_on_cpu(digits) -> None:
     second = run_trial(cfg, digits, device="cpu")
     other = run_trial(TrialConfig.from_dict({**cfg.to_dict(), "seed": 1}), digits, device="cpu")
     assert first.metrics == {**second.metrics, **{k: first.metrics[k] for k in TIMES}}
-    assert np.array_equal(first.embeddings.test, second.embeddings.test)
+    for name, tensor in first.state["model"].items():
+        assert torch.equal(tensor, second.state["model"][name]), name
     assert other.metrics["loss"] != first.metrics["loss"]
 
 
@@ -88,7 +90,8 @@ def test_resume_continues_with_the_same_numbers(digits) -> None:
     assert epochs == [2.0, 3.0]
     assert resumed.metrics["loss"] == straight.metrics["loss"]
     assert resumed.metrics["val_probe_accuracy"] == straight.metrics["val_probe_accuracy"]
-    assert np.array_equal(resumed.embeddings.test, straight.embeddings.test)
+    for name, tensor in straight.state["model"].items():
+        assert torch.equal(tensor, resumed.state["model"][name]), name
 
 
 @pytest.mark.parametrize("augmentation", ["none", "simclr"])
