@@ -129,17 +129,27 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
+# Nothing may make the page wider than the window: every table sits in its own box that
+# scrolls sideways when the table cannot be narrowed enough; cells wrap at spaces, and a cell
+# with a long unbreakable token (a path, a settings string) may break it anywhere; numbers
+# never break; images and long words in prose shrink or wrap to the column.
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
-       color: #222; line-height: 1.45; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+       color: #222; line-height: 1.45; overflow-wrap: break-word; }
+div.table { max-width: 100%; overflow-x: auto; margin: 0.8em 0; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th.long, td.long { overflow-wrap: anywhere; word-break: break-word; min-width: 12em; }
+td.num { white-space: nowrap; }
 th { background: #f2f2f2; }
 tr:nth-child(even) td { background: #fafafa; }
 img { max-width: 100%; height: auto; display: block; margin: 0.8em 0; }
 code { background: #f2f2f2; padding: 0 0.2em; }
 h1, h2, h3 { margin-top: 1.6em; }
 """
+
+# A cell holding a token this long (no space to wrap at) may break it anywhere (class "long").
+_LONG_TOKEN = 24
 
 
 def html_document(blocks: list[Block], title: str) -> str:
@@ -155,17 +165,29 @@ def html_document(blocks: list[Block], title: str) -> str:
             items = "".join(f"<li>{_inline(i)}</li>" for i in block.items)
             body.append(f"<ul>{items}</ul>")
         elif isinstance(block, Table):
-            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in block.frame.columns)
-            rows = "".join(
-                "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
-                for row in block.frame.itertuples(index=False))
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            body.append(_html_table(block.frame))
         elif isinstance(block, Image):
             data = base64.b64encode(block.path.read_bytes()).decode("ascii")
             body.append(f'<img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}">')
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
             + "\n".join(body) + "\n</body></html>\n")
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    """A table in a ``<div class="table">`` box that scrolls sideways when it must; cells
+    marked ``num`` (numbers: never broken) or ``long`` (a long token: broken anywhere)."""
+    def cell(tag: str, value: Any, text: str) -> str:
+        if pd.api.types.is_number(value) and not isinstance(value, bool):
+            tag += ' class="num"'
+        elif any(len(word) > _LONG_TOKEN for word in text.split()):
+            tag += ' class="long"'
+        return f"<{tag}>{html.escape(text)}</{tag.split()[0]}>"
+
+    head = "".join(cell("th", None, str(c)) for c in frame.columns)
+    rows = "".join("<tr>" + "".join(cell("td", v, _cell(v)) for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
 def _inline(text: str) -> str:

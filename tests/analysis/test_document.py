@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -62,3 +63,23 @@ def test_dimensions_are_grouped_where_they_apply():
     dims = dimension_groups(trials, "embedding_dim")
     assert list(dims.cat.categories) == ["16", "64", "128"]
     assert DIMENSIONS["lr"].log and not DIMENSIONS["batch_size"].numeric
+
+
+def test_html_tables_fit_the_page():
+    """Every table sits in a box that scrolls sideways; a long token may break anywhere, a
+    number never; the page itself has no room to overflow; the Markdown is unchanged."""
+    settings = "augmentation=simclr,aug_strength=1.2990,mode=triplet,loss=triplet_margin"
+    table = pd.DataFrame({"trial": ["4efe533d"], "settings": [settings], "probe": [0.9571],
+                          "epochs": np.array([1], dtype=np.int64), "note": ["short words only"]})
+    html = html_document([Table(table), Table(table)], "T")
+    assert html.count('<div class="table"><table>') == 2 and html.count("</table></div>") == 2
+    assert f'<td class="long">{settings}</td>' in html
+    assert '<td class="num">0.9571</td>' in html and '<td class="num">1</td>' in html
+    assert "<td>4efe533d</td>" in html and "<td>short words only</td>" in html
+    css = html[html.index("<style>"):html.index("</style>")]
+    for rule in ("div.table { max-width: 100%; overflow-x: auto;", "overflow-wrap: anywhere",
+                 "word-break: break-word", "td.num { white-space: nowrap; }",
+                 "img { max-width: 100%;", "overflow-wrap: break-word"):
+        assert rule in css, rule
+    assert markdown([Table(table)], Path(".")).startswith(
+        "| trial | settings | probe | epochs | note |\n|---|---|---|---|---|\n| 4efe533d |")
