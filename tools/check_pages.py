@@ -3,13 +3,11 @@ and fail on a page wider than the window or a broken image.
 
 A developer's check, not run in CI.  It needs Chromium (Debian: ``apt-get install -y
 chromium``; ``--chromium`` or ``$CHROMIUM`` names another binary) and nothing beyond Python's
-standard library: it speaks the Chrome DevTools Protocol over ``--remote-debugging-pipe``
-(null-terminated JSON on file descriptors 3 and 4), so no websocket package is needed.
+standard library: ``tools.chromium`` starts it and speaks the Chrome DevTools Protocol to it.
 
-In the order things happen: start Chromium headless with a throw-away profile and no
-background networking (this machine refuses its outgoing connections) -> for each page: open
-it at ``--width`` x ``--height`` CSS pixels, wait until it has loaded and its DOM has settled
-(the MLflow UI renders after load) and every image has finished -> measure
+In the order things happen: start Chromium headless -> for each page: open it at ``--width``
+x ``--height`` CSS pixels, wait until it has loaded and its DOM has settled (the MLflow UI
+renders after load) and every image has finished -> measure
 ``document.documentElement.scrollWidth`` against ``window.innerWidth`` and look for ``<img>``
 with ``naturalWidth`` 0 -> save a full-page PNG into ``--out`` -> print one line per page,
 then one line per problem; exit 1 when there is one.
@@ -20,23 +18,16 @@ the newest experiment) and the pages of its parent run (the study) and of one tr
 ``--page URL`` adds any other page.
 
 Exit codes: 0 every page fits and every image shows; 1 a problem (listed); 2 bad input
-(no Chromium, no such report, MLflow not reachable).
+(no Chromium, no such report, MLflow not reachable) or a browser that does not answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
-import fcntl
 import json
-import os
-import select
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -44,15 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from study.schema import TSNE_PLOT  # no heavy imports: the names of what a study records
+from tools.chromium import ChromiumError, DevTools, find_chromium, settle
 
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--mute-audio",
-    "--remote-debugging-pipe",
-)
-
-# Runs in the page; returns what the check needs, as JSON.
+# Runs in the page; returns what the check needs, as JSON (domSize, pending and readyState
+# also tell tools.chromium.settle when the page has settled).
 MEASURE_JS = r"""
 (() => {
   const doc = document.documentElement;
@@ -92,101 +78,8 @@ MEASURE_JS = r"""
 
 
 class CheckError(Exception):
-    """Bad input or a browser that does not answer: exit 2, one line."""
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over ``--remote-debugging-pipe``.
-
-    Chromium reads commands from its fd 3 and writes replies and events to its fd 4, each
-    message JSON ended by a NUL byte.  ``call`` sends one command and waits for its reply;
-    events that arrive meanwhile are kept for ``events``.
-    """
-
-    def __init__(self, chromium: str, profile: Path, width: int, height: int) -> None:
-        to_chrome_r, self._to_chrome = os.pipe()
-        self._from_chrome, from_chrome_w = os.pipe()
-
-        def child_fds() -> None:  # runs in the child: the pipes become its fds 3 and 4
-            # first above 10, so that neither clobbers the other when one of them is 3 or 4
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome_r, from_chrome_w)]
-            for target, fd in zip((3, 4), high, strict=True):
-                os.dup2(fd, target)  # inheritable, unlike the pipes
-
-        self.process = subprocess.Popen(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-             f"--window-size={width},{height}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            close_fds=False, preexec_fn=child_fds,  # fds 3 and 4 stay open (dup2 made them
-        )  # inheritable); every other fd of ours is close-on-exec, Python's default
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
-        self._buffer = b""
-        self._next_id = 0
-        self._events: list[dict[str, Any]] = []
-
-    def call(self, method: str, params: dict[str, Any] | None = None, *,
-             session: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
-        self._next_id += 1
-        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        try:
-            os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
-        except BrokenPipeError:
-            raise CheckError(f"Chromium exited before {method}: {self._last_words()}") from None
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._read(deadline, method)
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise CheckError(f"Chromium refused {method}: {reply['error'].get('message')}")
-                return reply.get("result", {})
-            if "method" in reply:
-                self._events.append(reply)
-
-    def events(self, session: str) -> list[dict[str, Any]]:
-        """The events of ``session`` that arrived so far (taken off the queue); never waits."""
-        while select.select([self._from_chrome], [], [], 0)[0] or b"\0" in self._buffer:
-            message = self._read(time.monotonic() + 5, "events")
-            if "method" in message:
-                self._events.append(message)
-        mine = [e for e in self._events if e.get("sessionId") == session]
-        self._events = [e for e in self._events if e.get("sessionId") != session]
-        return mine
-
-    def _read(self, deadline: float, waiting_for: str) -> dict[str, Any]:
-        while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(waiting_for)
-            ready, _, _ = select.select([self._from_chrome], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(self._from_chrome, 1 << 20)
-            if not chunk:
-                raise CheckError(f"Chromium exited while waiting for {waiting_for}: "
-                                 f"{self._last_words()}")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def _last_words(self) -> str:
-        """The last line Chromium wrote to stderr (it has exited)."""
-        err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-        return (err.strip().splitlines() or ["no output"])[-1]
-
-    def close(self) -> None:
-        with contextlib.suppress(CheckError, TimeoutError, OSError):
-            self.call("Browser.close", timeout=5)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()  # our own child, by its handle
-            self.process.wait()
-        for fd in (self._to_chrome, self._from_chrome):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    """Bad input, a page that cannot be opened or a browser too slow to answer: exit 2, one
+    line (as for ``tools.chromium.ChromiumError``)."""
 
 
 @dataclass
@@ -228,7 +121,7 @@ def check_page(tools: DevTools, name: str, url: str, out: Path, *, width: int, h
         reply = tools.call("Page.navigate", {"url": url}, session=session, timeout=timeout)
         if reply.get("errorText"):
             raise CheckError(f"{name}: {url} could not be opened ({reply['errorText']})")
-        measured, settled = _settle(tools, session, timeout, quiet)
+        measured, settled = settle(tools, session, MEASURE_JS, timeout, quiet)
         shot = out / f"{name}.png"
         params: dict[str, Any] = {"format": "png"}
         if measured["height"] > height:  # the whole page, not only the window (at most
@@ -244,57 +137,6 @@ def check_page(tools: DevTools, name: str, url: str, out: Path, *, width: int, h
     return PageResult(name, url, shot, int(measured["scrollWidth"]), int(measured["innerWidth"]),
                       int(measured["images"]), list(measured["broken"]), list(measured["culprits"]),
                       settled)
-
-
-def _settle(tools: DevTools, session: str, timeout: float, quiet: float = 1.5,
-            ) -> tuple[dict[str, Any], bool]:
-    """Wait until the page has loaded, no request has been in flight (bar those open for 10 s:
-    long polls), the DOM has not changed for ``quiet`` seconds and no image is pending (the MLflow UI
-    renders after its API calls); return the last measurement and whether the page settled
-    within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    loaded, quiet_since, last_size = False, time.monotonic(), -1
-    inflight: dict[str, float] = {}  # request id -> when it was sent
-    measured: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        for event in tools.events(session):
-            method, params = event["method"], event.get("params", {})
-            if method == "Page.loadEventFired":
-                loaded = True
-            elif method == "Network.requestWillBeSent":
-                inflight[params.get("requestId")] = time.monotonic()
-            elif method in ("Network.loadingFinished", "Network.loadingFailed"):
-                inflight.pop(params.get("requestId"), None)
-            else:
-                continue
-            quiet_since = time.monotonic()
-        try:
-            measured = _evaluate(tools, session, MEASURE_JS)
-        except CheckError:  # the page is between documents (navigating): measure again
-            measured = {}
-            time.sleep(0.25)
-            continue
-        if measured["domSize"] != last_size:
-            last_size, quiet_since = measured["domSize"], time.monotonic()
-        # a request open for 10 s is a long poll or a stream, not a page still loading
-        waiting = [t for t in inflight.values() if time.monotonic() - t < 10]
-        if (loaded and not waiting and not measured["pending"]
-                and measured["readyState"] == "complete" and time.monotonic() - quiet_since >= quiet):
-            return measured, True
-        time.sleep(0.25)
-    if not measured:
-        raise CheckError(f"the page could not be measured within {timeout:g} s")
-    return measured, False
-
-
-def _evaluate(tools: DevTools, session: str, expression: str) -> dict[str, Any]:
-    reply = tools.call("Runtime.evaluate", {"expression": expression, "returnByValue": True},
-                       session=session)
-    if "exceptionDetails" in reply:
-        details = reply["exceptionDetails"]
-        what = details.get("exception", {}).get("description") or details.get("text")
-        raise CheckError(f"measuring script failed: {what}")
-    return json.loads(reply["result"]["value"])
 
 
 def mlflow_pages(base: str, experiment: str | None) -> list[tuple[str, str]]:
@@ -351,15 +193,6 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:60]
 
 
-def find_chromium(given: str | None) -> str:
-    for candidate in (given, os.environ.get("CHROMIUM"), "chromium", "chromium-browser",
-                      "google-chrome"):
-        if candidate and (path := shutil.which(candidate)):
-            return path
-    raise CheckError("Chromium not found: install it (Debian: apt-get install -y chromium) or "
-                     "pass --chromium PATH")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tools.check_pages",
@@ -402,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_checks(pages, Path(args.out), chromium=find_chromium(args.chromium),
                              width=args.width, height=args.height, timeout=args.timeout,
                              quiet=args.quiet)
-    except CheckError as err:
+    except (CheckError, ChromiumError) as err:
         print(f"check_pages: {err}", file=sys.stderr)
         return 2
     problems = [line for r in results for line in r.problems()]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.check_pages import find_chromium, main, run_checks
+from tools.check_pages import main, run_checks
+from tools.chromium import find_chromium
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")

@@ -399,7 +399,8 @@ def test_builtin_names_follow_the_remap() -> None:
 
 
 def test_validation_is_held_out_stratified_and_fixed_by_the_seed(digits) -> None:
-    from trainables.data import default_val_size, load_digits, with_validation
+    from trainables.builtin import load_digits
+    from trainables.data import default_val_size, with_validation
 
     raw = load_digits()
     assert digits.val_x is not None and len(digits.val_y) == default_val_size(1400, 10) == 140
