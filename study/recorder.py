@@ -22,6 +22,7 @@ import multiprocessing
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -58,11 +59,14 @@ from study.schema import (
     TSNE_PLOT,
 )
 from study.space import trial_config
+from study.store import sqlite_path
 from trainables.config import DIMENSIONS, TrialConfig
 from trainables.data import Dataset
 from trainables.final import Conclusion, judge_trial, start_judge
 
 log = logging.getLogger(__name__)
+
+SERVER_WRITERS = 8  # writer threads for a tracking server
 
 
 def outcome_of(status: str, last_result: dict[str, Any] | None, max_epochs: int) -> str:
@@ -101,7 +105,7 @@ class MLflowRecorder(tune.Callback):
     def __init__(
         self, tracking_uri: str, experiment_id: str, parent_run_id: str,
         class_names: Sequence[str], max_epochs: int, judge_workers: int = 1,
-        data: Dataset | None = None,
+        data: Dataset | None = None, resumed: bool = False,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
@@ -110,33 +114,43 @@ class MLflowRecorder(tune.Callback):
         self.max_epochs = max_epochs
         self.judge_workers = judge_workers
         self.data = data  # what the judges embed the test split of
+        self.resumed = resumed  # trials may already have runs: look them up before creating
+        # One writer thread for a file store (concurrent writers would lock it); several for a
+        # server, each trial always on the same one so that its writes stay in order.
+        self.writers = 1 if sqlite_path(tracking_uri) is not None else SERVER_WRITERS
         self._runs: dict[str, str] = {}
         self._logged_steps: dict[str, set[int]] = {}
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer: list[ThreadPoolExecutor] = []
         self._pending: list[Future] = []
         self._judges: ProcessPoolExecutor | None = None
         self._unclosed = 0  # judgements submitted whose run is not closed yet
-        self._results: dict[str, tuple[dict[str, Any], list[dict]]] = {}  # not yet logged
-        self._draining = False  # a drain of ``_results`` is queued
+        # Results not yet logged, per writer, and whether a drain of them is queued there.
+        self._results: dict[int, dict[str, tuple[dict[str, Any], list[dict]]]] = {}
+        self._draining: set[int] = set()
         self._lock = threading.Lock()
         self._client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state: keep only the settings.
-        return {**self.__dict__, "data": None, "_runs": {}, "_logged_steps": {}, "_writer": None,
+        return {**self.__dict__, "data": None, "_runs": {}, "_logged_steps": {}, "_writer": [],
                 "_pending": [], "_judges": None, "_unclosed": 0, "_results": {},
-                "_draining": False, "_lock": None, "_client": None}
+                "_draining": set(), "_lock": None, "_client": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _lock=threading.Lock())
 
     # ------------------------------------------------------------------ the writer thread
-    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
-        """Queue an MLflow write; the one writer thread runs them in order."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer")
+    def _submit(self, fn: Callable[..., None], *args: Any, trial: str = "") -> None:
+        """Queue an MLflow write on the writer of ``trial``; each writer runs its writes in
+        order."""
+        if not self._writer:
+            self._writer = [ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer")
+                            for _ in range(self.writers)]
         self._pending = [f for f in self._pending if not f.done() or f.exception()]
-        self._pending.append(self._writer.submit(self._guarded, fn, *args))
+        self._pending.append(self._writer[self._shard(trial)].submit(self._guarded, fn, *args))
+
+    def _shard(self, trial: str) -> int:
+        return zlib.crc32(trial.encode()) % self.writers if trial else 0
 
     @staticmethod
     def _guarded(fn: Callable[..., None], *args: Any) -> None:
@@ -164,9 +178,9 @@ class MLflowRecorder(tune.Callback):
         if self._judges is not None:
             self._judges.shutdown()
             self._judges = None
-        if self._writer is not None:
-            self._writer.shutdown()
-            self._writer = None
+        for writer in self._writer:
+            writer.shutdown()
+        self._writer = []
 
     @property
     def client(self) -> Any:
@@ -178,7 +192,7 @@ class MLflowRecorder(tune.Callback):
 
     # ------------------------------------------------------------------ Tune's hooks
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._submit(self.ensure_run, trial.trial_id, dict(trial.config))
+        self._submit(self.ensure_run, trial.trial_id, dict(trial.config), trial=trial.trial_id)
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
@@ -186,29 +200,31 @@ class MLflowRecorder(tune.Callback):
         # Results wait in a buffer that one queued write drains: when results come faster
         # than the store takes them, each write carries several epochs of a run instead of
         # the queue growing without bound.
+        shard = self._shard(trial.trial_id)
         with self._lock:
-            config, results = self._results.setdefault(trial.trial_id,
-                                                       (dict(trial.config), []))
+            config, results = self._results.setdefault(shard, {}).setdefault(
+                trial.trial_id, (dict(trial.config), []))
             results.append(dict(result))
-            if not self._draining:
-                self._draining = True
-                self._submit(self._drain)
+            if shard not in self._draining:
+                self._draining.add(shard)
+                self._submit(self._drain, shard, trial=trial.trial_id)
 
-    def _drain(self) -> None:
-        """Log every buffered result, one batch per run."""
+    def _drain(self, shard: int) -> None:
+        """Log every result buffered for one writer, one batch per run."""
         with self._lock:
-            batch, self._results, self._draining = self._results, {}, False
+            batch = self._results.pop(shard, {})
+            self._draining.discard(shard)
         for trial_id, (config, results) in batch.items():
             self.log_results(trial_id, config, results)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         outcome = outcome_of("TERMINATED", trial.last_result, self.max_epochs)
         self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
-                     outcome, None)
+                     outcome, None, trial=trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
-                     FAILED, error_text(trial))
+                     FAILED, error_text(trial), trial=trial.trial_id)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self.flush()
@@ -223,7 +239,7 @@ class MLflowRecorder(tune.Callback):
             filter_string=f"tags.{TRIAL_ID_TAG} = '{trial_id}' and "
                           f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
             max_results=1,
-        )
+        ) if self.resumed else []
         params = {k: str(v) for k, v in trial_config(config).to_dict().items()}
         if found:
             run_id = found[0].info.run_id
@@ -256,11 +272,11 @@ class MLflowRecorder(tune.Callback):
     def log_results(self, trial_id: str, config: dict[str, Any],
                     results: Iterable[dict[str, Any]]) -> None:
         """Log each result's metrics at step = epoch, skipping epochs already logged."""
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric, RunTag
 
         run_id = self.ensure_run(trial_id, config)
         logged = self._logged_steps[run_id]
-        metrics = []
+        metrics, tags = [], []
         for result in results:
             step = int(result["epoch"])
             if step in logged:
@@ -270,11 +286,10 @@ class MLflowRecorder(tune.Callback):
             metrics += [Metric(key, float(result[key]), timestamp, step)
                         for key in EPOCH_METRICS if key in result]
             if step == 1:
-                tags = {k: str(result[k]) for k in PLACEMENT_TAGS if k in result}
-                for key, value in tags.items():
-                    self.client.set_tag(run_id, key, value)
+                tags = [RunTag(k, str(result[k])) for k in PLACEMENT_TAGS if k in result]
         for start in range(0, len(metrics), 900):  # MLflow takes at most 1000 per batch
-            self.client.log_batch(run_id, metrics=metrics[start : start + 900])
+            self.client.log_batch(run_id, metrics=metrics[start : start + 900],
+                                  tags=tags if start == 0 else [])
 
     def finish_run(self, trial_id: str, config: dict[str, Any], checkpoint: Any, outcome: str,
                    error: str | None) -> None:
@@ -292,7 +307,8 @@ class MLflowRecorder(tune.Callback):
             self._unclosed += 1
         job = self._judge_pool().submit(judge_trial, state["model"], cfg.to_dict(),
                                         self.class_names, plot_title(trial_id, cfg))
-        job.add_done_callback(lambda done: self._submit(self._close, run_id, outcome, error, done))
+        job.add_done_callback(lambda done: self._submit(self._close, run_id, outcome, error, done,
+                                                        trial=trial_id))
 
     def _close(self, run_id: str, outcome: str, error: str | None, judged: Future | None) -> None:
         """Record the judgement (when there is one), the error, the outcome; end the run."""
@@ -357,11 +373,12 @@ class MLflowRecorder(tune.Callback):
             frame = frames.get(trial.trial_id)
             if frame is not None and len(frame):
                 rows = [row for row in frame.to_dict("records") if "epoch" in row]
-                self._submit(self.log_results, trial.trial_id, config, rows)
+                self._submit(self.log_results, trial.trial_id, config, rows,
+                             trial=trial.trial_id)
             else:
-                self._submit(self.ensure_run, trial.trial_id, config)
+                self._submit(self.ensure_run, trial.trial_id, config, trial=trial.trial_id)
             outcome = outcome_of(trial.status, trial.last_result, self.max_epochs)
-            self._submit(self._finish_if_open, trial, config, outcome)
+            self._submit(self._finish_if_open, trial, config, outcome, trial=trial.trial_id)
         errors = self.flush()
         if errors:
             raise errors[0]

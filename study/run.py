@@ -64,7 +64,8 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
               else parent_run.create(client, spec, plan, space, per_trial, cluster, data, judges))
     floor = parent_run.FloorJob(data, space.fixed) if found is None else None
     recorder = MLflowRecorder(spec.tracking_uri, parent.experiment_id, parent.run_id,
-                              data.classes, spec.max_epochs, judges, data)
+                              data.classes, spec.max_epochs, judges, data,
+                              resumed=found is not None)
     trainable = tuning.trainable(data, per_trial)
     status, counts, best, best_test = "FAILED", {}, None, {}
     try:

@@ -27,7 +27,8 @@ def test_a_run_left_without_params_by_a_kill_gets_them_and_is_not_duplicated(tmp
     # what a driver killed between create_run and log_batch leaves behind
     orphan = client.create_run(experiment_id, tags={PARENT_TAG: parent, TRIAL_ID_TAG: "t1",
                                                     "outcome": "running"}).info.run_id
-    recorder = MLflowRecorder(uri, experiment_id, parent, [str(i) for i in range(10)], 2)
+    recorder = MLflowRecorder(uri, experiment_id, parent, [str(i) for i in range(10)], 2,
+                              resumed=True)
     assert recorder.ensure_run("t1", CONFIG) == orphan
     params = client.get_run(orphan).data.params
     assert set(params) == {f.name for f in dataclasses.fields(TrialConfig)}
@@ -35,7 +36,8 @@ def test_a_run_left_without_params_by_a_kill_gets_them_and_is_not_duplicated(tmp
     runs = client.search_runs([experiment_id], f"tags.{TRIAL_ID_TAG} = 't1'")
     assert [r.info.run_id for r in runs] == [orphan]
     # a second recorder (a second resume) finds the run complete and changes nothing
-    again = MLflowRecorder(uri, experiment_id, parent, [str(i) for i in range(10)], 2)
+    again = MLflowRecorder(uri, experiment_id, parent, [str(i) for i in range(10)], 2,
+                           resumed=True)
     assert again.ensure_run("t1", CONFIG) == orphan
     assert client.get_run(orphan).data.params == params
 
