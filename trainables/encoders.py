@@ -95,3 +95,20 @@ def build_encoder(name: str, in_channels: int, embedding_dim: int, width: int = 
         raise ValueError(f"encoder={name!r} is not valid; choose one of "
                          f"{', '.join(ENCODER_BUILDERS)}")
     return ENCODER_BUILDERS[name](in_channels, embedding_dim, width)
+
+
+class ImageEmbedder(nn.Module):
+    """A trained encoder as a model of its own: images as the dataset stores them, uint8
+    (N, C, H, W), to L2-normalised embeddings (N, D) float32, exactly as the trial embedded
+    them (scaled to [0, 1], normalised per channel with the training split's statistics).
+    This is what the study logs to MLflow's Model Registry."""
+
+    def __init__(self, encoder: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = (images.float() / 255 - self.mean) / self.std
+        return nn.functional.normalize(self.encoder(x).float(), dim=1)
