@@ -70,12 +70,20 @@ def new(plan: Plan, trainable: Any, recorder: Any, experiment_path: str) -> Any:
     )
 
 
-def restored(experiment_path: str, trainable: Any) -> Any:
-    """The Tuner of an interrupted study: finished trials stay, unfinished ones continue."""
+def restored(experiment_path: str, trainable: Any, recorder: Any = None) -> Any:
+    """The Tuner of an interrupted study: finished trials stay, unfinished ones continue.
+
+    ``experiment_path`` must be the folder the driver derived itself
+    (``study.parent.experiment_path``): restoring unpickles its ``tuner.pkl``.  The
+    restored run's callbacks are this driver's ``recorder``, not the one unpickled with
+    the state (which knows neither this driver nor the tracking URI's credentials)."""
     from ray import tune
 
-    return tune.Tuner.restore(experiment_path, trainable=trainable, resume_unfinished=True,
-                              resume_errored=False)
+    tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_unfinished=True,
+                               resume_errored=False)
+    if recorder is not None:
+        tuner._local_tuner.get_run_config().callbacks = [recorder]  # no public setter
+    return tuner
 
 
 def best(results: Any) -> Any:
