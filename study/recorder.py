@@ -31,6 +31,7 @@ import numpy as np
 from ray import tune
 
 from study.schema import (
+    DRIVER_TAG,
     EMBEDDING_FILE,
     EMBEDDING_PLOT,
     END_METRICS,
@@ -56,11 +57,14 @@ from study.schema import (
     TRIAL_ID_TAG,
     TSNE_PLOT,
 )
+from study.secrets import redact
 from study.space import trial_config
 from trainables.config import DIMENSIONS, TrialConfig
 from trainables.final import Conclusion, Embeddings, conclude, one_thread
 
 log = logging.getLogger(__name__)
+UNJUDGED = ("no end-of-trial judgement yet: the study was interrupted first; --resume makes "
+            "it")
 
 
 def outcome_of(status: str, last_result: dict[str, Any] | None, max_epochs: int) -> str:
@@ -99,6 +103,7 @@ class MLflowRecorder(tune.Callback):
     def __init__(
         self, tracking_uri: str, experiment_id: str, parent_run_id: str,
         class_names: Sequence[str], max_epochs: int, judge_workers: int = 1,
+        owner: str = "", owners: frozenset[str] = frozenset(),
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
@@ -106,19 +111,26 @@ class MLflowRecorder(tune.Callback):
         self.class_names = tuple(class_names)
         self.max_epochs = max_epochs
         self.judge_workers = judge_workers
+        self.owner = owner  # the driver's id, set on the runs this recorder creates
+        self.owners = owners | ({owner} - {""})  # whose unended runs it may retire
         self._runs: dict[str, str] = {}
         self._logged_steps: dict[str, set[int]] = {}
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self._judges: ProcessPoolExecutor | None = None
         self._unclosed = 0  # judgements submitted whose run is not closed yet
+        self._jobs: list[Future] = []  # the judgements submitted
+        self.abandoned = False  # interrupted: judgements left are not waited for
         self._lock = threading.Lock()
         self._client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its callbacks with the experiment state: keep only the settings.
-        return {**self.__dict__, "_runs": {}, "_logged_steps": {}, "_writer": None,
-                "_pending": [], "_judges": None, "_unclosed": 0, "_lock": None,
+        # Tune pickles its callbacks with the experiment state: keep only the settings, and
+        # no credentials (a resumed study hands Tune a new recorder: study.tuner.restored).
+        return {**self.__dict__, "tracking_uri": redact(self.tracking_uri),
+                "_runs": {}, "_logged_steps": {}, "_writer": None,
+                "_pending": [], "_judges": None, "_unclosed": 0, "_jobs": [],
+                "abandoned": False, "_lock": None,
                 "_client": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -143,14 +155,34 @@ class MLflowRecorder(tune.Callback):
     def flush(self) -> list[BaseException]:
         """Wait for every judgement and every queued write (a judgement queues the write
         that closes its run when it comes back); return the errors of the writes that
-        failed."""
+        failed.  A Ctrl-C while waiting abandons the judgements left
+        (:meth:`abandon_judgements`) and keeps flushing the writes, which are quick."""
         errors: list[BaseException | None] = []
         while True:
-            pending, self._pending = self._pending, []
-            errors += [f.exception() for f in pending]
-            if not self._pending and self._unclosed == 0:
-                return [e for e in errors if e is not None]
-            time.sleep(0.02)
+            try:
+                pending, self._pending = self._pending, []
+                errors += [f.exception() for f in pending]
+                if not self._pending and self._unclosed == 0:
+                    return [e for e in errors if e is not None]
+                time.sleep(0.02)
+            except KeyboardInterrupt:
+                self._pending = pending + self._pending
+                self.abandon_judgements()
+
+    def abandon_judgements(self) -> None:
+        """Stop judging (a Ctrl-C): judgements not started are cancelled, running ones
+        stopped, and their runs closed as ``interrupted`` (KILLED) with a note, so that a
+        ``--resume`` makes them; no new judgement starts."""
+        self.abandoned = True
+        for job in self._jobs:
+            job.cancel()
+        pool, self._judges = self._judges, None
+        if pool is not None:
+            # no public way to stop a running task: end the workers (the pool breaks, and
+            # the tasks they ran fail, which closes their runs)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """Flush, then stop the judges' processes and the writer thread."""
@@ -218,7 +250,8 @@ class MLflowRecorder(tune.Callback):
             run = self.client.create_run(
                 self.experiment_id, run_name=f"trial-{trial_id}",
                 tags={PARENT_TAG: self.parent_run_id, TRIAL_ID_TAG: trial_id,
-                      ROLE_TAG: ROLE_TRIAL, OUTCOME_TAG: RUNNING},
+                      ROLE_TAG: ROLE_TRIAL, OUTCOME_TAG: RUNNING,
+                      **({DRIVER_TAG: self.owner} if self.owner else {})},
             )
             run_id = run.info.run_id
             self._log_params(run_id, params)
@@ -263,6 +296,10 @@ class MLflowRecorder(tune.Callback):
         if checkpoint is None or outcome == INTERRUPTED:
             self._close(run_id, outcome, error, None)
             return
+        if self.abandoned:
+            self._close(run_id, FAILED if outcome == FAILED else INTERRUPTED, error, None,
+                        note=UNJUDGED)
+            return
         cfg = trial_config(config)
         with checkpoint.as_directory() as folder:
             embeddings = Embeddings.load(Path(folder) / EMBEDDING_FILE)
@@ -271,11 +308,22 @@ class MLflowRecorder(tune.Callback):
         job = self._judge_pool().submit(conclude, embeddings, self.class_names,
                                         plot_title(trial_id, cfg), knn_k=cfg.knn_k,
                                         tsne_samples=cfg.tsne_samples, seed=cfg.seed)
+        self._jobs = [j for j in self._jobs if not j.done()] + [job]
         job.add_done_callback(lambda done: self._submit(self._close, run_id, outcome, error, done))
 
-    def _close(self, run_id: str, outcome: str, error: str | None, judged: Future | None) -> None:
-        """Record the judgement (when there is one), the error, the outcome; end the run."""
+    def _close(self, run_id: str, outcome: str, error: str | None, judged: Future | None,
+               note: str | None = None) -> None:
+        """Record the judgement (when there is one), the error, the outcome; end the run.
+        A judgement cancelled or stopped by :meth:`abandon_judgements` leaves the run
+        ``interrupted`` with a note instead."""
+        judging = judged is not None
         try:
+            if judged is not None and (judged.cancelled() or (
+                    self.abandoned and judged.exception() is not None)):
+                judged, note = None, UNJUDGED
+                outcome = FAILED if outcome == FAILED else INTERRUPTED
+            if note is not None:
+                self.client.set_tag(run_id, NOTE_TAG, note)
             if judged is not None:
                 try:
                     self._record_end(run_id, judged.result())
@@ -289,7 +337,7 @@ class MLflowRecorder(tune.Callback):
             self.client.set_tag(run_id, OUTCOME_TAG, outcome)
             self.client.set_terminated(run_id, RUN_STATUS.get(outcome, "FINISHED"))
         finally:
-            if judged is not None:
+            if judging:
                 with self._lock:
                     self._unclosed -= 1
 
@@ -324,9 +372,13 @@ class MLflowRecorder(tune.Callback):
         """Make MLflow hold everything Ray holds for this study; return outcome counts.
 
         For every trial in Ray's experiment state: its run exists, every reported epoch is
-        logged, and a trial that ended has its outcome, plot and terminal status.
+        logged, and a trial that ended has its outcome, plot and terminal status.  When the
+        saved state holds unfinished trials (a Ctrl-C stopped Tune), the judgements left are
+        abandoned, not waited for: a ``--resume`` makes them.
         """
         analysis = tune.ExperimentAnalysis(experiment_path)
+        if any(trial.status not in ("TERMINATED", "ERROR") for trial in analysis.trials):
+            self.abandon_judgements()
         frames = analysis.trial_dataframes
         self._submit(self.retire_lost, {trial.trial_id for trial in analysis.trials})
         for trial in analysis.trials:
@@ -345,9 +397,12 @@ class MLflowRecorder(tune.Callback):
         return self.outcome_counts()
 
     def retire_lost(self, known_trial_ids: set[str]) -> list[str]:
-        """Retire the unended child runs of trials Ray's saved state does not hold."""
+        """Retire the unended child runs of trials Ray's saved state does not hold, of this
+        driver's lineage only (its own runs, its former drivers', untagged ones): a run
+        another driver made is never retired by this one."""
         lost = [r for r in self._trial_runs() if r.data.tags.get(TRIAL_ID_TAG) not in known_trial_ids
-                and r.data.tags.get(OUTCOME_TAG) in OPEN_OUTCOMES]
+                and r.data.tags.get(OUTCOME_TAG) in OPEN_OUTCOMES
+                and r.data.tags.get(DRIVER_TAG, "") in self.owners | {""}]
         for run in lost:
             run_id = run.info.run_id
             self.client.set_tag(run_id, OUTCOME_TAG, LOST)
@@ -377,11 +432,19 @@ class MLflowRecorder(tune.Callback):
         outcomes = [r.data.tags.get(OUTCOME_TAG, RUNNING) for r in self._trial_runs()]
         return {o: outcomes.count(o) for o in OUTCOMES}
 
-    def _trial_runs(self) -> list:
-        """The study's child runs (active ones: retired runs are deleted)."""
-        return self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
-            max_results=50_000)
+    def _trial_runs(self, page_size: int = 10_000) -> list:
+        """The study's child runs (active ones: retired runs are deleted), every page."""
+        runs: list = []
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+                max_results=page_size, page_token=token)
+            runs += list(page)
+            token = page.token
+            if not token or not page:
+                return runs
 
 
 def error_text(trial: Any) -> str:
