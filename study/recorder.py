@@ -120,6 +120,7 @@ class MLflowRecorder(tune.Callback):
         self._judges: ProcessPoolExecutor | None = None
         self._unclosed = 0  # judgements submitted whose run is not closed yet
         self._jobs: list[Future] = []  # the judgements submitted
+        self._ended: set[str] = set()  # trials Tune ended (completed or failed) in this run
         self.abandoned = False  # interrupted: judgements left are not waited for
         self._lock = threading.Lock()
         self._client: Any = None
@@ -129,7 +130,7 @@ class MLflowRecorder(tune.Callback):
         # no credentials (a resumed study hands Tune a new recorder: study.tuner.restored).
         return {**self.__dict__, "tracking_uri": redact(self.tracking_uri),
                 "_runs": {}, "_logged_steps": {}, "_writer": None,
-                "_pending": [], "_judges": None, "_unclosed": 0, "_jobs": [],
+                "_pending": [], "_judges": None, "_unclosed": 0, "_jobs": [], "_ended": set(),
                 "abandoned": False, "_lock": None,
                 "_client": None}
 
@@ -212,11 +213,13 @@ class MLflowRecorder(tune.Callback):
         self._submit(self.log_results, trial.trial_id, dict(trial.config), [dict(result)])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended.add(trial.trial_id)
         outcome = outcome_of("TERMINATED", trial.last_result, self.max_epochs)
         self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
                      outcome, None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended.add(trial.trial_id)
         self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
                      FAILED, error_text(trial))
 
@@ -372,12 +375,14 @@ class MLflowRecorder(tune.Callback):
         """Make MLflow hold everything Ray holds for this study; return outcome counts.
 
         For every trial in Ray's experiment state: its run exists, every reported epoch is
-        logged, and a trial that ended has its outcome, plot and terminal status.  When the
-        saved state holds unfinished trials (a Ctrl-C stopped Tune), the judgements left are
-        abandoned, not waited for: a ``--resume`` makes them.
+        logged, and a trial that ended has its outcome, plot and terminal status.  When a
+        trial neither ended in this run nor before it (a Ctrl-C stopped Tune), the judgements
+        left are abandoned, not waited for: a ``--resume`` makes them.  (Ray's saved status
+        alone does not tell: it can still say PENDING for a trial whose worker died.)
         """
         analysis = tune.ExperimentAnalysis(experiment_path)
-        if any(trial.status not in ("TERMINATED", "ERROR") for trial in analysis.trials):
+        if any(trial.status not in ("TERMINATED", "ERROR") and trial.trial_id not in self._ended
+               for trial in analysis.trials):
             self.abandon_judgements()
         frames = analysis.trial_dataframes
         self._submit(self.retire_lost, {trial.trial_id for trial in analysis.trials})
