@@ -35,7 +35,9 @@ from analysis.report import (
     slug,
     study_sections,
 )
+from study.names import name_problem
 from study.schema import REPORT_DIR
+from study.secrets import redact
 from study.spec import UsageError
 from study.store import missing_sqlite_store, resolve_tracking_uri
 
@@ -67,18 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.top < 1:
             raise UsageError(f"--top {args.top} must be at least 1")
+        if args.out is None:  # the default folder must stay inside reports/
+            for name in names:
+                problem = name_problem(slug(name))
+                if problem is not None:
+                    raise UsageError(f"--experiment-name {name[:120]!r}: as the report folder "
+                                     f"name {slug(name)[:120]!r} it {problem}; pass --out DIR")
         studies, client = open_studies(uri, names)
     except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {redact(str(err))}", file=sys.stderr)
         return 2
     except ExperimentNotFoundError as err:
         listing = ", ".join(err.available) or "(none)"
-        print(f"error: experiment {err.name!r} not found in {uri}; existing experiments: "
-              f"{listing}", file=sys.stderr)
+        print(f"error: experiment {err.name!r} not found in {redact(uri)}; existing "
+              f"experiments: {listing}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("reports") / "_vs_".join(slug(n) for n in names)
-    command = shlex.join(["python", "-m", "analysis.summarize",
-                          *(sys.argv[1:] if argv is None else argv)])
+    command = redact(shlex.join(["python", "-m", "analysis.summarize",
+                                 *(sys.argv[1:] if argv is None else argv)]))
     written = write_report(studies, client, out.absolute(), uri=uri, top=args.top,
                            command=command)
     print(f"report: {out / 'report.md'} and {out / 'report.html'} ({len(written)} files)")
@@ -89,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     target = REPORT_DIR if len(studies) == 1 else f"{REPORT_DIR}/{out.absolute().name}"
     errors = log_report(client, studies, out.absolute(), written, target)
     for line in errors:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {redact(line)}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -121,8 +129,8 @@ def write_report(studies: list[Study], client: Any, root: Path, *, uri: str, top
              else "Study comparison: " + " vs ".join(names))
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     blocks: list[Block] = [Heading(title, 1), Paragraph(
-        f"Generated {now} from `{uri}` by `{command}`. Browse the runs with "
-        f"`mlflow ui --backend-store-uri {uri}`.")]
+        f"Generated {now} from `{redact(uri)}` by `{redact(command)}`. Browse the runs with "
+        f"`mlflow ui --backend-store-uri {redact(uri)}`.")]
     grids = [is_seed_grid(s) for s in studies]
     if len(studies) == 1:
         blocks += (grid_study_sections(studies[0], client, out) if grids[0]

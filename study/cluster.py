@@ -1,9 +1,10 @@
 """Start or join Ray, and check that the study can run on what it joined.
 
-Without ``--address`` (or ``$RAY_ADDRESS``) the driver starts a local Ray on 127.0.0.1, as
-before. With it, the driver joins an existing cluster: one started by hand (``ray start``),
-by the cluster launcher (``ray up deploy/aws-gpu.yaml``) or by KubeRay; under ``ray job
-submit`` Ray sets ``RAY_ADDRESS`` for the driver, so no option is needed there.
+Without ``--address`` (or ``$RAY_ADDRESS``) the driver starts a local Ray that listens on
+127.0.0.1 only, with token authentication (``study.local_ray``). With it, the driver joins
+an existing cluster: one started by hand (``ray start``), by the cluster launcher
+(``ray up deploy/aws-gpu.yaml``) or by KubeRay; under ``ray job submit`` Ray sets
+``RAY_ADDRESS`` for the driver, so no option is needed there.
 
 After connecting, before any trial, :func:`check_cluster` refuses what cannot work on the
 cluster it found (``UsageError``: one line, exit code 2):
@@ -211,9 +212,9 @@ def _init(spec: StudySpec) -> None:
     import ray
 
     if not spec.address:
-        # a local Ray on loopback: no traffic leaves the machine
-        ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        from study.local_ray import start
+
+        start()  # on loopback: no traffic leaves the machine
         return
     try:
         ray.init(address=spec.address, log_to_driver=False, configure_logging=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from study.schema import (
     CODE_VERSION_TAG,
     COMMAND_TAG,
     DATASET_TAG,
+    DRIVER_TAG,
     FLOOR,
+    FORMER_DRIVERS_TAG,
     OBJECTIVE,
     PARENT_PARAMS,
     PRESET_TAG,
@@ -26,6 +29,7 @@ from study.schema import (
     ROLE_TAG,
     SOURCE_TAG,
 )
+from study.secrets import redact
 from study.space import SearchSpace
 from study.spec import StudySpec, UsageError
 from study.store import missing_sqlite_store
@@ -36,16 +40,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Parent:
-    """The parent run of one study, and where Ray keeps the study's state."""
+    """The parent run of one study, where Ray keeps the study's state, and the drivers
+    that have run it (``owners``: this one and the earlier ones of a resumed study)."""
 
     experiment_id: str
     run_id: str
     ray_path: str
+    owners: frozenset[str] = frozenset()
+
+
+def experiment_path(spec: StudySpec, run_id: str) -> str:
+    """Where Ray keeps the state of the study whose parent run is ``run_id``: always
+    derived from ``--storage-path``, the study name and the run id, never read back from
+    a tag (restoring unpickles what is there)."""
+    return f"{spec.storage_path.rstrip('/')}/{spec.experiment_name}-{run_id[:8]}"
 
 
 def create(client: Any, spec: StudySpec, plan: Plan, space: SearchSpace,
            resources: dict[str, float], cluster: dict[str, float], data: Dataset,
-           judge_workers: int) -> Parent:
+           judge_workers: int, driver_id: str = "") -> Parent:
     """A new parent run (and the experiment, on first use) with the study's settings."""
     experiment = client.get_experiment_by_name(spec.experiment_name)
     experiment_id = (experiment.experiment_id if experiment
@@ -53,9 +66,10 @@ def create(client: Any, spec: StudySpec, plan: Plan, space: SearchSpace,
     run = client.create_run(experiment_id, run_name=f"study-seed{spec.seed}", tags={
         ROLE_TAG: ROLE_PARENT, DATASET_TAG: spec.dataset, CODE_VERSION_TAG: code_version(),
         PRESET_TAG: plan.preset, COMMAND_TAG: spec.command, SOURCE_TAG: "study.run",
+        **({DRIVER_TAG: driver_id} if driver_id else {}),
     })
     run_id = run.info.run_id
-    ray_path = f"{spec.storage_path.rstrip('/')}/{spec.experiment_name}-{run_id[:8]}"
+    ray_path = experiment_path(spec, run_id)
     client.set_tag(run_id, RAY_PATH_TAG, ray_path)
     params = {
         "study_seed": spec.seed, "num_samples": plan.trials, "max_epochs": spec.max_epochs,
@@ -71,12 +85,14 @@ def create(client: Any, spec: StudySpec, plan: Plan, space: SearchSpace,
     unknown = set(params) - set(PARENT_PARAMS)
     assert not unknown, f"parent params missing from study.schema: {unknown}"
     log_params(client, run_id, params)
-    return Parent(experiment_id, run_id, ray_path)
+    return Parent(experiment_id, run_id, ray_path, frozenset({driver_id} - {""}))
 
 
 def find(spec: StudySpec) -> Any:
     """The latest parent run of ``spec.experiment_name``, for ``--resume``; ``UsageError``
-    when there is none, or Ray's state of it is not where its tag says."""
+    when there is none, when its ``ray_experiment_path`` tag names another folder than
+    :func:`experiment_path` (a moved ``--storage-path``, or a forged tag), or when Ray's
+    state is not there.  Nothing is unpickled here."""
     from mlflow.tracking import MlflowClient
 
     if missing_sqlite_store(spec.tracking_uri) is not None:
@@ -92,18 +108,55 @@ def find(spec: StudySpec) -> Any:
                          f"{spec.tracking_uri}; start it without --resume")
     from ray import tune
 
-    path = parents[0].data.tags[RAY_PATH_TAG]
+    path = experiment_path(spec, parents[0].info.run_id)
+    tagged = parents[0].data.tags[RAY_PATH_TAG]
+    if not _same_place(tagged, path):
+        raise UsageError(
+            f"--resume: the study's parent run says Ray's state is in {redact(tagged)[:300]!r}, "
+            f"but this study keeps it in {path} (--storage-path + name + run id); refusing "
+            "to restore from another folder: pass the --storage-path the study was started "
+            "with")
+    if not _inside(path, spec.storage_path):
+        raise UsageError(f"--resume: {path} leads outside --storage-path (to "
+                         f"{os.path.realpath(path)}); refusing to restore from it")
     if not tune.Tuner.can_restore(path):
         raise UsageError(f"--resume: Ray's state of {spec.experiment_name!r} is not in {path}; "
                          "pass the --storage-path the study was started with")
     return parents[0]
 
 
-def reopen(client: Any, run: Any, spec: StudySpec) -> Parent:
-    """Mark a found parent run running again and note the resume's command."""
-    client.update_run(run.info.run_id, "RUNNING")
-    client.set_tag(run.info.run_id, f"{RESUMED_TAG_PREFIX}{int(time.time())}", spec.command)
-    return Parent(run.info.experiment_id, run.info.run_id, run.data.tags[RAY_PATH_TAG])
+def _same_place(tagged: str, path: str) -> bool:
+    """The tag names ``path``: the same string, or for local paths the same real folder."""
+    if tagged.rstrip("/") == path:
+        return True
+    if "://" in path or "://" in tagged:
+        return False
+    return os.path.realpath(tagged) == os.path.realpath(path)
+
+
+def _inside(path: str, storage: str) -> bool:
+    """A local ``path`` resolves (symlinks followed) to a folder inside ``storage``."""
+    if "://" in path:
+        return path.startswith(storage.rstrip("/") + "/")
+    real, root = Path(os.path.realpath(path)), Path(os.path.realpath(storage))
+    return root in real.parents
+
+
+def reopen(client: Any, run: Any, spec: StudySpec, driver_id: str = "") -> Parent:
+    """Mark a found parent run running again, note the resume's command and this driver
+    (the earlier ones become former drivers: this driver holds the study's lock, so they
+    have ended)."""
+    run_id = run.info.run_id
+    tags = run.data.tags
+    former = [*tags.get(FORMER_DRIVERS_TAG, "").split(), *tags.get(DRIVER_TAG, "").split()]
+    client.update_run(run_id, "RUNNING")
+    client.set_tag(run_id, f"{RESUMED_TAG_PREFIX}{int(time.time())}", spec.command)
+    if driver_id:
+        if former:
+            client.set_tag(run_id, FORMER_DRIVERS_TAG, " ".join(former[-100:]))
+        client.set_tag(run_id, DRIVER_TAG, driver_id)
+    return Parent(run.info.experiment_id, run_id, experiment_path(spec, run_id),
+                  frozenset(former) | frozenset({driver_id} - {""}))
 
 
 def close(client: Any, parent: Parent, counts: dict[str, int], status: str,

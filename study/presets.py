@@ -31,6 +31,7 @@ ORIGINAL_LOSS = {"pair": ("cosine_embedding", 0.0), "triplet": ("triplet_margin"
 GRID_AUGMENTATIONS = tuple(sorted(DIMENSIONS["augmentation"].choices,
                                 key=lambda name: AUGMENTATION[name].strength))  # weakest first
 GRID_MODES = tuple(ORIGINAL_LOSS)
+GRID_CELLS = len(GRID_AUGMENTATIONS) * len(GRID_MODES)
 # Everything else is fixed; --set overrides any of it.
 SEED_GRID_FIXED: dict[str, Any] = {
     "positives": "class", "mining": "random", "embedding_dim": 64, "encoder": "small_cnn",
@@ -92,7 +93,7 @@ def seed_grid(spec: StudySpec, space: SearchSpace) -> Plan:
         "loss": tune.sample_from(_original_loss),
         "margin": tune.sample_from(_original_margin),
     }
-    trials = len(GRID_AUGMENTATIONS) * len(GRID_MODES) * spec.grid_seeds
+    trials = GRID_CELLS * spec.grid_seeds
     return Plan("seed-grid", {**SEED_GRID_FIXED, **space.fixed, **grid, **spec.pins},
                 BasicVariantGenerator(max_concurrent=spec.max_concurrent or 0), FIFOScheduler(),
                 1, trials, ("augmentation", "mode"),

@@ -33,6 +33,7 @@ import torch
 from ray import tune
 
 from study.schema import (
+    DRIVER_TAG,
     EMBEDDING_PLOT,
     END_METRICS,
     EPOCH_METRICS,
@@ -58,6 +59,7 @@ from study.schema import (
     TRIAL_ID_TAG,
     TSNE_PLOT,
 )
+from study.secrets import redact
 from study.space import trial_config
 from study.store import sqlite_path
 from trainables.config import DIMENSIONS, TrialConfig
@@ -67,6 +69,8 @@ from trainables.final import Conclusion, judge_trial, start_judge
 log = logging.getLogger(__name__)
 
 SERVER_WRITERS = 8  # writer threads for a tracking server
+UNJUDGED = ("no end-of-trial judgement yet: the study was interrupted first; --resume makes "
+            "it")
 
 
 def outcome_of(status: str, last_result: dict[str, Any] | None, max_epochs: int) -> str:
@@ -105,7 +109,8 @@ class MLflowRecorder(tune.Callback):
     def __init__(
         self, tracking_uri: str, experiment_id: str, parent_run_id: str,
         class_names: Sequence[str], max_epochs: int, judge_workers: int = 1,
-        data: Dataset | None = None, resumed: bool = False,
+        data: Dataset | None = None, resumed: bool = False, owner: str = "",
+        owners: frozenset[str] = frozenset(),
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
@@ -115,6 +120,8 @@ class MLflowRecorder(tune.Callback):
         self.judge_workers = judge_workers
         self.data = data  # what the judges embed the test split of
         self.resumed = resumed  # trials may already have runs: look them up before creating
+        self.owner = owner  # the driver's id, set on the runs this recorder creates
+        self.owners = owners | ({owner} - {""})  # whose unended runs it may retire
         # One writer thread for a file store (concurrent writers would lock it); several for a
         # server, each trial always on the same one so that its writes stay in order.
         self.writers = 1 if sqlite_path(tracking_uri) is not None else SERVER_WRITERS
@@ -124,6 +131,9 @@ class MLflowRecorder(tune.Callback):
         self._pending: list[Future] = []
         self._judges: ProcessPoolExecutor | None = None
         self._unclosed = 0  # judgements submitted whose run is not closed yet
+        self._jobs: list[Future] = []  # the judgements submitted
+        self._ended: set[str] = set()  # trials Tune ended (completed or failed) in this run
+        self.abandoned = False  # interrupted: judgements left are not waited for
         # Results not yet logged, per writer, and whether a drain of them is queued there.
         self._results: dict[int, dict[str, tuple[dict[str, Any], list[dict]]]] = {}
         self._draining: set[int] = set()
@@ -131,10 +141,13 @@ class MLflowRecorder(tune.Callback):
         self._client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its callbacks with the experiment state: keep only the settings.
-        return {**self.__dict__, "data": None, "_runs": {}, "_logged_steps": {}, "_writer": [],
-                "_pending": [], "_judges": None, "_unclosed": 0, "_results": {},
-                "_draining": set(), "_lock": None, "_client": None}
+        # Tune pickles its callbacks with the experiment state: keep only the settings, and
+        # no credentials (a resumed study hands Tune a new recorder: study.tuner.restored).
+        return {**self.__dict__, "tracking_uri": redact(self.tracking_uri), "data": None,
+                "_runs": {}, "_logged_steps": {}, "_writer": [], "_pending": [],
+                "_judges": None, "_unclosed": 0, "_jobs": [], "_ended": set(),
+                "abandoned": False, "_results": {}, "_draining": set(), "_lock": None,
+                "_client": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _lock=threading.Lock())
@@ -163,14 +176,34 @@ class MLflowRecorder(tune.Callback):
     def flush(self) -> list[BaseException]:
         """Wait for every judgement and every queued write (a judgement queues the write
         that closes its run when it comes back); return the errors of the writes that
-        failed."""
+        failed.  A Ctrl-C while waiting abandons the judgements left
+        (:meth:`abandon_judgements`) and keeps flushing the writes, which are quick."""
         errors: list[BaseException | None] = []
         while True:
-            pending, self._pending = self._pending, []
-            errors += [f.exception() for f in pending]
-            if not self._pending and self._unclosed == 0:
-                return [e for e in errors if e is not None]
-            time.sleep(0.02)
+            try:
+                pending, self._pending = self._pending, []
+                errors += [f.exception() for f in pending]
+                if not self._pending and self._unclosed == 0:
+                    return [e for e in errors if e is not None]
+                time.sleep(0.02)
+            except KeyboardInterrupt:
+                self._pending = pending + self._pending
+                self.abandon_judgements()
+
+    def abandon_judgements(self) -> None:
+        """Stop judging (a Ctrl-C): judgements not started are cancelled, running ones
+        stopped, and their runs closed as ``interrupted`` (KILLED) with a note, so that a
+        ``--resume`` makes them; no new judgement starts."""
+        self.abandoned = True
+        for job in self._jobs:
+            job.cancel()
+        pool, self._judges = self._judges, None
+        if pool is not None:
+            # no public way to stop a running task: end the workers (the pool breaks, and
+            # the tasks they ran fail, which closes their runs)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """Flush, then stop the judges' processes and the writer thread."""
@@ -218,11 +251,13 @@ class MLflowRecorder(tune.Callback):
             self.log_results(trial_id, config, results)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended.add(trial.trial_id)
         outcome = outcome_of("TERMINATED", trial.last_result, self.max_epochs)
         self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
                      outcome, None, trial=trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended.add(trial.trial_id)
         self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
                      FAILED, error_text(trial), trial=trial.trial_id)
 
@@ -256,7 +291,8 @@ class MLflowRecorder(tune.Callback):
             run = self.client.create_run(
                 self.experiment_id, run_name=f"trial-{trial_id}",
                 tags={PARENT_TAG: self.parent_run_id, TRIAL_ID_TAG: trial_id,
-                      ROLE_TAG: ROLE_TRIAL, OUTCOME_TAG: RUNNING},
+                      ROLE_TAG: ROLE_TRIAL, OUTCOME_TAG: RUNNING,
+                      **({DRIVER_TAG: self.owner} if self.owner else {})},
             )
             run_id = run.info.run_id
             self._log_params(run_id, params)
@@ -300,6 +336,10 @@ class MLflowRecorder(tune.Callback):
         if checkpoint is None or outcome == INTERRUPTED:
             self._close(run_id, outcome, error, None)
             return
+        if self.abandoned:
+            self._close(run_id, FAILED if outcome == FAILED else INTERRUPTED, error, None,
+                        note=UNJUDGED)
+            return
         cfg = trial_config(config)
         with checkpoint.as_directory() as folder:
             state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
@@ -307,12 +347,23 @@ class MLflowRecorder(tune.Callback):
             self._unclosed += 1
         job = self._judge_pool().submit(judge_trial, state["model"], cfg.to_dict(),
                                         self.class_names, plot_title(trial_id, cfg))
+        self._jobs = [j for j in self._jobs if not j.done()] + [job]
         job.add_done_callback(lambda done: self._submit(self._close, run_id, outcome, error, done,
                                                         trial=trial_id))
 
-    def _close(self, run_id: str, outcome: str, error: str | None, judged: Future | None) -> None:
-        """Record the judgement (when there is one), the error, the outcome; end the run."""
+    def _close(self, run_id: str, outcome: str, error: str | None, judged: Future | None,
+               note: str | None = None) -> None:
+        """Record the judgement (when there is one), the error, the outcome; end the run.
+        A judgement cancelled or stopped by :meth:`abandon_judgements` leaves the run
+        ``interrupted`` with a note instead."""
+        judging = judged is not None
         try:
+            if judged is not None and (judged.cancelled() or (
+                    self.abandoned and judged.exception() is not None)):
+                judged, note = None, UNJUDGED
+                outcome = FAILED if outcome == FAILED else INTERRUPTED
+            if note is not None:
+                self.client.set_tag(run_id, NOTE_TAG, note)
             if judged is not None:
                 try:
                     self._record_end(run_id, judged.result())
@@ -326,7 +377,7 @@ class MLflowRecorder(tune.Callback):
             self.client.set_tag(run_id, OUTCOME_TAG, outcome)
             self.client.set_terminated(run_id, RUN_STATUS.get(outcome, "FINISHED"))
         finally:
-            if judged is not None:
+            if judging:
                 with self._lock:
                     self._unclosed -= 1
 
@@ -363,9 +414,15 @@ class MLflowRecorder(tune.Callback):
         """Make MLflow hold everything Ray holds for this study; return outcome counts.
 
         For every trial in Ray's experiment state: its run exists, every reported epoch is
-        logged, and a trial that ended has its outcome, plot and terminal status.
+        logged, and a trial that ended has its outcome, plot and terminal status.  When a
+        trial neither ended in this run nor before it (a Ctrl-C stopped Tune), the judgements
+        left are abandoned, not waited for: a ``--resume`` makes them.  (Ray's saved status
+        alone does not tell: it can still say PENDING for a trial whose worker died.)
         """
         analysis = tune.ExperimentAnalysis(experiment_path)
+        if any(trial.status not in ("TERMINATED", "ERROR") and trial.trial_id not in self._ended
+               for trial in analysis.trials):
+            self.abandon_judgements()
         frames = analysis.trial_dataframes
         self._submit(self.retire_lost, {trial.trial_id for trial in analysis.trials})
         for trial in analysis.trials:
@@ -385,9 +442,12 @@ class MLflowRecorder(tune.Callback):
         return self.outcome_counts()
 
     def retire_lost(self, known_trial_ids: set[str]) -> list[str]:
-        """Retire the unended child runs of trials Ray's saved state does not hold."""
+        """Retire the unended child runs of trials Ray's saved state does not hold, of this
+        driver's lineage only (its own runs, its former drivers', untagged ones): a run
+        another driver made is never retired by this one."""
         lost = [r for r in self._trial_runs() if r.data.tags.get(TRIAL_ID_TAG) not in known_trial_ids
-                and r.data.tags.get(OUTCOME_TAG) in OPEN_OUTCOMES]
+                and r.data.tags.get(OUTCOME_TAG) in OPEN_OUTCOMES
+                and r.data.tags.get(DRIVER_TAG, "") in self.owners | {""}]
         for run in lost:
             run_id = run.info.run_id
             self.client.set_tag(run_id, OUTCOME_TAG, LOST)
@@ -417,11 +477,19 @@ class MLflowRecorder(tune.Callback):
         outcomes = [r.data.tags.get(OUTCOME_TAG, RUNNING) for r in self._trial_runs()]
         return {o: outcomes.count(o) for o in OUTCOMES}
 
-    def _trial_runs(self) -> list:
-        """The study's child runs (active ones: retired runs are deleted)."""
-        return self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
-            max_results=50_000)
+    def _trial_runs(self, page_size: int = 10_000) -> list:
+        """The study's child runs (active ones: retired runs are deleted), every page."""
+        runs: list = []
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+                max_results=page_size, page_token=token)
+            runs += list(page)
+            token = page.token
+            if not token or not page:
+                return runs
 
 
 def error_text(trial: Any) -> str:

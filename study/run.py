@@ -15,11 +15,13 @@ import shlex
 import sys
 from typing import Any
 
+from study import lock as study_lock
 from study import parent as parent_run
 from study import tuner as tuning
-from study.preflight import check_storage_path, check_tracking_uri
+from study.preflight import check_resources, check_storage_path, check_tracking_uri, local_cpus
 from study.presets import PRESETS, Plan
 from study.schema import INTERRUPTED, OBJECTIVE, TEST, VAL
+from study.secrets import redact
 from study.space import SearchSpace, trial_config
 from study.spec import CPU_BUDGET, GPU_BUDGET, StudySpec, UsageError, parse_args
 from trainables.config import SEARCHED, ConfigError
@@ -30,42 +32,53 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: list[str] | None = None) -> int:
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # no store-migration chatter
+    lock = None
     try:
         spec = parse_args(argv)
         check_tracking_uri(spec.tracking_uri)
         check_storage_path(spec.storage_path)
         if spec.address is None:
-            _check_gpus(spec, _local_gpus())  # before Ray starts
+            check_resources(spec, local_cpus(), _local_gpus())  # before Ray starts
+        lock = study_lock.acquire(spec)  # one driver per study
         found = parent_run.find(spec) if spec.resume else None
         data = load_dataset(spec.dataset, spec.data_dir, download=spec.download,
                             val_size=spec.val_size, seed=spec.seed)
         gpus, cluster = _connect(spec)  # refuses a cluster that cannot hold the study
         space = build_space(spec, data, gpus)
         plan = PRESETS[spec.preset](spec, space)
-    except (UsageError, DataError, ConfigError) as err:
+    except (UsageError, DataError, ConfigError, KeyboardInterrupt) as err:
         _shutdown_ray()
-        print(f"error: {err}", file=sys.stderr)
+        if lock is not None:
+            lock.release()
+        if isinstance(err, KeyboardInterrupt):
+            print("interrupted before any trial started", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"error: {redact(str(err))}", file=sys.stderr)
         return 2
-    return run_study(spec, data, space, plan, tuning.resources(spec, gpus, space), cluster,
-                     found)
+    with lock:
+        return run_study(spec, data, space, plan, tuning.resources(spec, gpus, space), cluster,
+                         found, lock.driver_id)
 
 
 def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
-              per_trial: dict[str, float], cluster: dict[str, float], found: Any) -> int:
+              per_trial: dict[str, float], cluster: dict[str, float], found: Any,
+              driver_id: str = "") -> int:
     """Run (or resume) the study's trials under its parent run; the exit code."""
     import ray
-    from mlflow.tracking import MlflowClient
 
     from study.recorder import MLflowRecorder
+    from study.store import open_client
 
-    client = MlflowClient(spec.tracking_uri)
+    client = open_client(spec.tracking_uri)
     judges = tuning.judge_workers(spec, per_trial, cluster)
-    parent = (parent_run.reopen(client, found, spec) if found is not None
-              else parent_run.create(client, spec, plan, space, per_trial, cluster, data, judges))
+    parent = (parent_run.reopen(client, found, spec, driver_id) if found is not None
+              else parent_run.create(client, spec, plan, space, per_trial, cluster, data, judges,
+                                     driver_id))
     floor = parent_run.FloorJob(data, space.fixed) if found is None else None
     recorder = MLflowRecorder(spec.tracking_uri, parent.experiment_id, parent.run_id,
                               data.classes, spec.max_epochs, judges, data,
-                              resumed=found is not None)
+                              resumed=found is not None, owner=driver_id,
+                              owners=parent.owners)
     trainable = tuning.trainable(data, per_trial)
     status, counts, best, best_test = "FAILED", {}, None, {}
     try:
@@ -77,8 +90,12 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
         status = "KILLED" if interrupted else "FINISHED"
         best = tuning.best(results)
         best_test = recorder.end_metrics(best.metrics["trial_id"]) if best is not None else {}
+    except KeyboardInterrupt:  # a Ctrl-C after Tune's loop ended
+        recorder.abandon_judgements()
     finally:
         recorder.close()
+        if recorder.abandoned:
+            status, counts = "KILLED", recorder.outcome_counts()
         floor_values = floor.result() if floor is not None else parent_run.floor_of(client, parent)
         parent_run.close(client, parent, counts, status, floor_values)
         ray.shutdown()
@@ -127,7 +144,7 @@ def summary(spec: StudySpec, counts: dict[str, int], best: Any, best_test: dict[
                      f"{floor.get(TEST + 'precision_at_1', 0):.4f}, test MAP@R "
                      f"{floor.get(TEST + 'map_at_r', 0):.4f}")
     lines.append(f"MLflow parent run {parent_id}; browse with:")
-    lines.append(f"  mlflow ui --backend-store-uri {spec.tracking_uri}")
+    lines.append(f"  mlflow ui --backend-store-uri {redact(spec.tracking_uri)}")
     return "\n".join(lines)
 
 
@@ -147,22 +164,13 @@ def _local_gpus() -> int:
     return torch.cuda.device_count()
 
 
-def _check_gpus(spec: StudySpec, gpus: int) -> None:
-    if spec.gpus_per_trial and gpus == 0:
-        where = "this machine" if spec.address is None else "the cluster"
-        raise UsageError(
-            f"--gpus-per-trial {spec.gpus_per_trial} asks for GPUs but {where} has none; "
-            "drop the option (trials then run on CPU cores)"
-        )
-
-
 def _connect(spec: StudySpec) -> tuple[int, dict[str, float]]:
     """Start a local Ray or join ``--address``; the GPUs to plan with and the cluster's
     total resources."""
     from study.cluster import connect
 
     info = connect(spec)
-    _check_gpus(spec, int(info.gpus))
+    check_resources(spec, info.cpus, info.gpus)
     return int(info.gpus), {"CPU": info.cpus, "GPU": info.gpus}
 
 

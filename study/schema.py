@@ -51,6 +51,11 @@ COMMAND_TAG = "command"
 DATASET_TAG = "dataset"
 PRESET_TAG = "preset"
 RESUMED_TAG_PREFIX = "resumed_"  # + unix time: the command of each resume
+# The driver (``study.lock.new_driver_id``: host:pid:random) that created a trial's run; on
+# the parent run, the driver running the study now.  A driver retires (as lost) only runs
+# of its own lineage: its own, those of the drivers in FORMER_DRIVERS_TAG, or untagged ones.
+DRIVER_TAG = "study.driver"
+FORMER_DRIVERS_TAG = "study.former_drivers"  # parent: earlier drivers, space separated
 
 
 @dataclass(frozen=True)

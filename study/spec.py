@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -10,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from study.presets import PRESETS
+from study.names import name_problem
+from study.presets import GRID_CELLS, PRESETS
+from study.secrets import redact
 from study.store import resolve_tracking_uri
 from trainables.config import DIMENSIONS, ConfigError, parse_assignments
 
@@ -23,6 +26,17 @@ CPU_BUDGET: dict[str, Any] = {"train_subset": 20_000, "width": 16, "eval_train":
                               "eval_val": 2_000, "eval_test": 5_000, "tsne_samples": 1_000}
 GPU_BUDGET: dict[str, Any] = {"train_subset": 0, "eval_train": 10_000, "eval_val": 0,
                               "eval_test": 0, "tsne_samples": 2_000}
+
+# Limits of a study: trials in all (a larger study is several studies), seeds per grid cell,
+# and the seed range Optuna's samplers and NumPy accept.
+MAX_TRIALS = 100_000
+MAX_GRID_SEEDS = 100
+SEED_LIMIT = 2**32
+# --storage-path URI schemes (pyarrow filesystems Ray writes to); file:// is a local path.
+STORAGE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "az", "hdfs", "viewfs")
+# Config keys the study sets itself: a --set of them would be silently replaced.
+STUDY_KEYS = {"seed": "each trial's seed derives from the study seed; use --seed N",
+              "epochs": "it is not a pin; use --max-epochs N"}
 
 
 class UsageError(ValueError):
@@ -127,9 +141,17 @@ def parse_pins(items: list[str]) -> dict[str, Any]:
 
 
 def _storage(path: str) -> str:
-    """A cloud URI as given; a local path made absolute."""
+    """A cloud URI as given; a local path (or ``file://`` URI) made absolute; another
+    scheme is refused (``UsageError``)."""
     if "://" in path:
-        return path
+        scheme = path.split("://", 1)[0].lower()
+        if scheme == "file":
+            path = path[len("file://"):]
+        elif scheme in STORAGE_SCHEMES:
+            return path
+        else:
+            raise UsageError(f"--storage-path {redact(path)}: unknown scheme {scheme!r}; use a "
+                             f"local folder or one of {', '.join(s + '://' for s in STORAGE_SCHEMES)}")
     return str(Path(path).expanduser().absolute())
 
 
@@ -158,29 +180,46 @@ def check_pins(pins: dict[str, Any], seed: int = 0) -> None:
 def parse_args(argv: list[str] | None = None) -> StudySpec:
     """Parse and validate; raises ``UsageError`` with a one-line message on bad input."""
     args = build_parser().parse_args(argv)
-    if args.num_samples < 1:
-        raise UsageError(f"--num-samples {args.num_samples} must be at least 1")
-    if args.grid_seeds < 1:
-        raise UsageError(f"--grid-seeds {args.grid_seeds} must be at least 1")
+    if not 1 <= args.num_samples <= MAX_TRIALS:
+        raise UsageError(f"--num-samples {args.num_samples} must be 1 to {MAX_TRIALS:,}; run a "
+                         "larger search as several studies")
+    if not 1 <= args.grid_seeds <= MAX_GRID_SEEDS:
+        raise UsageError(f"--grid-seeds {args.grid_seeds} must be 1 to {MAX_GRID_SEEDS} "
+                         f"({GRID_CELLS} cells x {MAX_GRID_SEEDS} = "
+                         f"{GRID_CELLS * MAX_GRID_SEEDS} trials at most)")
+    if not 0 <= args.seed < SEED_LIMIT:
+        raise UsageError(f"--seed {args.seed} must be 0 to 2**32 - 1 ({SEED_LIMIT - 1})")
     if args.max_epochs < 1:
         raise UsageError(f"--max-epochs {args.max_epochs} must be at least 1")
-    if args.cpus_per_trial <= 0:
-        raise UsageError(f"--cpus-per-trial {args.cpus_per_trial} must be above 0")
-    if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
-        raise UsageError(f"--gpus-per-trial {args.gpus_per_trial} must be 0 or more")
+    if not (math.isfinite(args.cpus_per_trial) and args.cpus_per_trial > 0):
+        raise UsageError(f"--cpus-per-trial {args.cpus_per_trial} must be a number above 0")
+    if args.gpus_per_trial is not None and not (math.isfinite(args.gpus_per_trial)
+                                                and args.gpus_per_trial >= 0):
+        raise UsageError(f"--gpus-per-trial {args.gpus_per_trial} must be a number, 0 or more")
     if args.judge_workers is not None and args.judge_workers < 1:
         raise UsageError(f"--judge-workers {args.judge_workers} must be at least 1")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UsageError(f"--max-concurrent {args.max_concurrent} must be at least 1")
     if args.grace_period < 1 or args.reduction_factor < 2:
         raise UsageError("--grace-period must be >= 1 and --reduction-factor >= 2")
+    if args.grace_period > args.max_epochs:
+        raise UsageError(f"--grace-period {args.grace_period} is above --max-epochs "
+                         f"{args.max_epochs}: ASHA could never stop a trial; lower it")
     pins = parse_pins(args.pins)
+    for key, why in STUDY_KEYS.items():
+        if key in pins:
+            raise UsageError(f"--set {key}=...: the study sets {key}: {why}")
     check_pins(pins, args.seed)
-    if "epochs" in pins:
-        raise UsageError("--set epochs=... is not a pin; use --max-epochs N")
     dataset = args.dataset
     name = (dataset if "/" not in dataset and not Path(dataset).is_dir()
             else Path(dataset).resolve().name)
+    experiment = args.experiment_name or \
+        f"{'siamese' if args.preset == 'search' else args.preset}-{name}"
+    problem = name_problem(experiment)
+    if problem is not None:
+        given = "--experiment-name" if args.experiment_name else "the study name (from --dataset)"
+        raise UsageError(f"{given} {experiment[:120]!r} {problem}" + (
+            "" if args.experiment_name else "; pass --experiment-name NAME"))
     return StudySpec(
         num_samples=args.num_samples,
         dataset=dataset,
@@ -188,8 +227,7 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         seed=args.seed,
         max_epochs=args.max_epochs,
         pins=pins,
-        experiment_name=args.experiment_name or
-        f"{'siamese' if args.preset == 'search' else args.preset}-{name}",
+        experiment_name=experiment,
         tracking_uri=resolve_tracking_uri(args.tracking_uri),
         storage_path=_storage(args.storage_path),
         gpus_per_trial=args.gpus_per_trial,
@@ -205,5 +243,6 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         judge_workers=args.judge_workers,
         preset=args.preset,
         grid_seeds=args.grid_seeds,
-        command=shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)]),
+        command=redact(shlex.join(["python", "-m", "study.run",
+                                   *(sys.argv[1:] if argv is None else argv)])),
     )

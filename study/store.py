@@ -1,10 +1,14 @@
 """Where a study's MLflow records live: the one place a tracking URI is resolved and an
-SQLite store's path read from it.  Standard library only."""
+SQLite store's path read from it.  Standard library only (``open_client`` imports MLflow
+when called)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
+from typing import Any
 
 SQLITE_PREFIX = "sqlite:///"
 DEFAULT_FILE = "mlflow.db"
@@ -35,3 +39,32 @@ def missing_sqlite_store(uri: str) -> Path | None:
     empty store); else None."""
     path = sqlite_path(uri)
     return path if path is not None and not path.is_file() else None
+
+
+def open_client(uri: str) -> Any:
+    """An ``MlflowClient`` on ``uri``.  For SQLite, the store is opened first under a file
+    lock beside it (``<file>.init-lock``, removed after), so drivers starting together on a
+    new file do not race in MLflow's schema creation and migration."""
+    from mlflow.tracking import MlflowClient
+
+    path = sqlite_path(uri)
+    if path is None:
+        return MlflowClient(uri)
+    lock = path.with_name(path.name + ".init-lock")
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # its holder removed it as we opened it: lock the new one
+    try:
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)  # creates or migrates the schema
+        return client
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+        os.close(fd)

@@ -73,9 +73,11 @@ def new(plan: Plan, trainable: Any, recorder: Any, experiment_path: str) -> Any:
 def restored(experiment_path: str, trainable: Any, recorder: Any) -> Any:
     """The Tuner of an interrupted study: finished trials stay, unfinished ones continue.
 
-    Its callbacks come back from Ray's saved state without what is not saved there (the
-    dataset the recorder judges with, this driver's judge processes): this driver's
-    ``recorder`` replaces them.  Ray offers no public way to do that.
+    ``experiment_path`` must be the folder the driver derived itself
+    (``study.parent.experiment_path``): restoring unpickles its ``tuner.pkl``.  The
+    restored run's callbacks are this driver's ``recorder``, not the one unpickled with the
+    state (which knows neither this driver, nor the tracking URI's credentials, nor the
+    dataset the judges embed with).  Ray offers no public way to set them.
     """
     from ray import tune
 

@@ -129,7 +129,10 @@ def run_trial(
     soon as the loss stops being finite.
     """
     t = build(cfg, data, pick_device(str(device) if device else None), resume)
-    views = t.steps_per_epoch * cfg.batch_size * t.layout.views_per_anchor  # per epoch
+    # views encoded per epoch: each step's batch of anchors (one batch of all of them when
+    # the batch is larger than the anchors) times the mode's views of an anchor
+    views = (min(t.steps_per_epoch * cfg.batch_size, t.anchors_per_epoch)
+             * t.layout.views_per_anchor)
     last: EpochReport | None = None
     for epoch in range(t.first_epoch, cfg.epochs + 1):
         loss, train_time = train_epoch(t, epoch)

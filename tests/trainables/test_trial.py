@@ -56,6 +56,19 @@ def test_trial_learns_digits(digits, values: dict) -> None:
     assert np.array_equal(emb.test_y, digits.test_y.numpy())
 
 
+@pytest.mark.parametrize("mode,loss,views", [("pair", "contrastive", 2),
+                                            ("triplet", "triplet_margin", 3)])
+def test_images_counted_are_the_views_encoded_when_the_batch_exceeds_the_anchors(
+        digits, mode: str, loss: str, views: int) -> None:
+    torch.set_num_threads(1)
+    cfg = TrialConfig.from_dict({**SMALL, "mode": mode, "loss": loss, "train_subset": 100,
+                                 "batch_size": 256, "epochs": 1, "eval_train": 200})
+    last = run_trial(cfg, digits, device="cpu")
+    assert last.metrics["images_seen"] == 100 * views  # one step of all 100 anchors
+    rate = last.metrics["images_per_s"]
+    assert rate == pytest.approx(100 * views / last.metrics["epoch_time_s"])
+
+
 def test_same_seed_same_numbers_on_cpu(digits) -> None:
     torch.set_num_threads(1)
     cfg = TrialConfig.from_dict({**SMALL, "augmentation": "rotation", "train_subset": 640})
