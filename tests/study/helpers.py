@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -102,3 +103,95 @@ def mlflow_server(folder: Path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# ---------------------------------------------------------------------- processes and sockets
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process, from /proc."""
+    table: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        table[int(entry.name)] = (ppid, cmd)
+    return table
+
+
+def descendants(roots: set[int], table: dict[int, tuple[int, str]] | None = None) -> set[int]:
+    """``roots`` and every process below them (by parent pid)."""
+    table = process_table() if table is None else table
+    pids = set(roots)
+    while True:
+        more = {pid for pid, (ppid, _) in table.items() if ppid in pids} - pids
+        if not more:
+            return pids
+        pids |= more
+
+
+def descendants_and_matches(tag: str) -> set[int]:
+    """Processes whose command line names ``tag`` (a cluster's temp dir), and their
+    descendants: exactly that cluster's Ray processes."""
+    table = process_table()
+    return descendants({pid for pid, (_, cmd) in table.items()
+                        if tag in cmd and pid != os.getpid()}, table)
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def tcp_listeners(pids: set[int]) -> list[tuple[str, int, int]]:
+    """(address, port, pid) of every listening TCP socket the processes hold (IPv4 and
+    IPv6; an IPv4-mapped IPv6 address is shown as ``::ffff:a.b.c.d``)."""
+    listening: dict[str, tuple[str, int]] = {}
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            lines = Path(f"/proc/net/{name}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "0A":  # LISTEN
+                continue
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)
+            if family == socket.AF_INET:
+                raw = struct.pack("<I", int(address, 16))
+            else:  # four little-endian 32-bit words
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+            listening[fields[9]] = (socket.inet_ntop(family, raw), int(port, 16))
+    found = []
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            inode = target[len("socket:["):-1] if target.startswith("socket:[") else None
+            if inode in listening:
+                found.append((*listening[inode], pid))
+    return sorted(set(found))
+
+
+def is_loopback(address: str) -> bool:
+    return address in ("::1", "::ffff:127.0.0.1") or address.startswith("127.")

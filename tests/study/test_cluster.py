@@ -39,7 +39,9 @@ from study.schema import EPOCH_METRICS
 from study.spec import UsageError, parse_args
 from tests.study.helpers import (
     ROOT,
+    alive,
     assert_png,
+    descendants_and_matches,
     free_port,
     mlflow_server,
     ray_results,
@@ -80,44 +82,15 @@ def _ray_start(args: list[str], env: dict[str, str], log: Path) -> None:
         raise RuntimeError(f"ray start failed: {log.read_text()[-3000:]}")
 
 
-def _descendants_and_matches(tag: str) -> set[int]:
-    """Processes whose command line names ``tag`` (the cluster's temp dir), and their
-    descendants: exactly this cluster's Ray processes."""
-    table: dict[int, tuple[int, str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        table[int(entry.name)] = (ppid, cmd)
-    pids = {pid for pid, (_, cmd) in table.items() if tag in cmd and pid != os.getpid()}
-    while True:
-        more = {pid for pid, (ppid, _) in table.items() if ppid in pids} - pids
-        if not more:
-            return pids
-        pids |= more
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def _stop(temp_dir: Path) -> None:
     """Stop this cluster's processes only (never a global `ray stop`)."""
-    pids = _descendants_and_matches(str(temp_dir))
+    pids = descendants_and_matches(str(temp_dir))
     for sig, wait_s in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
         deadline = time.time() + wait_s
-        while time.time() < deadline and any(_alive(p) for p in pids):
+        while time.time() < deadline and any(alive(p) for p in pids):
             time.sleep(0.2)
 
 
@@ -128,8 +101,9 @@ def cluster() -> Iterator[Cluster]:
     temp_dir = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))  # short: Ray's unix sockets
     token = secrets.token_hex(32)
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    # the nodes' workers import this checkout (not an installed copy of the project)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, **auth,
-           "RAY_USAGE_STATS_ENABLED": "0"}
+           "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
     port = free_port()
     try:
         _ray_start(["--head", f"--node-ip-address={HEAD_IP}", f"--port={port}",
@@ -207,10 +181,12 @@ def test_local_storage_path_on_two_nodes_is_refused_before_any_trial(cluster, tm
     assert "siamese-digits" not in _experiments(uri)  # nothing recorded
 
 
-def test_driver_without_the_token_is_refused_with_the_fix(cluster, tmp_path) -> None:
+def test_driver_with_a_wrong_token_is_refused_with_the_fix(cluster, tmp_path) -> None:
+    wrong = secrets.token_hex(32)
+    assert wrong != cluster.env["RAY_AUTH_TOKEN"]
     proc = run_cli(_study_cmd(cluster.address, "--num-samples", "1", "--tracking-uri",
                               f"sqlite:///{tmp_path / 'mlflow.db'}", "--storage-path", "s3://b/p"),
-                   tmp_path, env={"RAY_AUTH_MODE": "disabled", "RAY_AUTH_TOKEN": "",
+                   tmp_path, env={"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": wrong,
                                   "RAY_NUM_REDIS_GET_RETRIES": "2"},  # Ray retries for 20 s
                    timeout=180)
     assert proc.returncode == 2, proc.stderr[-3000:]

@@ -20,7 +20,14 @@ import pytest
 
 from study.run import main
 from study.schema import EPOCH_METRICS
-from tests.study.helpers import ROOT, ray_results, run_cli, study_runs
+from tests.study.helpers import (
+    ROOT,
+    command_line,
+    descendants,
+    ray_results,
+    run_cli,
+    study_runs,
+)
 from trainables.config import TrialConfig
 
 CONFIG_KEYS = {f.name for f in dataclasses.fields(TrialConfig)}
@@ -52,6 +59,17 @@ def _trial_runs(uri: str, experiment: str) -> list:
         return []
 
 
+def _trial_of_worker(pid: int) -> str | None:
+    """The trial a Tune worker process runs now: Tune moves the worker into the trial's
+    working directory, ``.../working_dirs/train_trial_<trial id>_<n>_...``."""
+    try:
+        folder = Path(os.readlink(f"/proc/{pid}/cwd")).name
+    except OSError:
+        return None
+    parts = folder.split("_")
+    return parts[2] if folder.startswith("train_trial_") and len(parts) > 2 else None
+
+
 def _check_complete(uri: str, experiment: str, num_samples: int) -> list:
     """Exactly one child run per trial under one parent, every epoch once, all ended."""
     client, parents, trials = study_runs(uri, experiment)
@@ -68,29 +86,34 @@ def _check_complete(uri: str, experiment: str, num_samples: int) -> list:
 
 
 def test_diverging_and_killed_trials_fail_alone(tmp_path: Path) -> None:
-    """Triplet trials diverge (p_norm=0.01 makes the loss NaN at once), one pair trial's
-    worker is killed mid-trial; the other trials finish, and every metric Ray received is in
-    MLflow, with four trials running at once against the SQLite store."""
+    """Triplet trials diverge (p_norm=0.01 makes the loss NaN at once), the worker of one
+    other trial (pair or batch mode, which do not diverge) is killed mid-trial; the other
+    trials finish, and every metric Ray received is in MLflow."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [*TINY, "--num-samples", "8", "--max-epochs", "3", "--cpus-per-trial", "0.5",
             "--set", "p_norm=0.01", "--set", "train_subset=1024", "--experiment-name", "faults",
             "--seed", "3"]
     proc = _start(args, tmp_path)
-    killed = threading.Event()
+    victims: list[str] = []  # the trial id whose worker was killed
 
     def kill_one_worker() -> None:
-        # a pair trial in its second epoch: kill the Ray worker process that runs it
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None and not killed.is_set():
-            out = subprocess.run(["pgrep", "-f", "ray::ImplicitFunc.train"],
-                                 capture_output=True, text=True).stdout.split()
+        # a trial that does not diverge, past its first epoch and before its last: kill the
+        # Ray worker process that trains it, found among this driver's own descendants
+        # (other Ray instances may run on the machine) by its working directory
+        deadline = time.time() + 400
+        while time.time() < deadline and proc.poll() is None and not victims:
             runs = _trial_runs(uri, "faults")
-            busy = [r for r in runs if r.data.tags.get("outcome") == "running"
-                    and r.data.params.get("mode") == "pair" and r.data.metrics.get("epoch")]
-            if out and busy:
-                os.kill(int(out[0]), signal.SIGKILL)
-                killed.set()
-                return
+            busy = {r.data.tags["trial_id"] for r in runs if r.data.tags.get("outcome") ==
+                    "running" and r.data.params.get("mode") != "triplet"
+                    and 1 <= r.data.metrics.get("epoch", 0) < 3}
+            for pid in descendants({proc.pid}):
+                if not command_line(pid).startswith("ray::ImplicitFunc.train"):
+                    continue
+                trial = _trial_of_worker(pid)
+                if trial in busy:
+                    os.kill(pid, signal.SIGKILL)
+                    victims.append(trial)
+                    return
             time.sleep(0.3)
 
     killer = threading.Thread(target=kill_one_worker)
@@ -98,6 +121,7 @@ def test_diverging_and_killed_trials_fail_alone(tmp_path: Path) -> None:
     output, _ = proc.communicate(timeout=600)
     killer.join()
     assert proc.returncode == 0, output[-3000:]
+    assert victims, "no worker of a non-diverging trial was found past its first epoch"
     trials = _check_complete(uri, "faults", 8)
     failed = [r for r in trials if r.data.tags["outcome"] == "failed"]
     diverged = [r for r in failed if "NonFiniteLossError" in r.data.tags.get("error", "")
@@ -108,8 +132,10 @@ def test_diverging_and_killed_trials_fail_alone(tmp_path: Path) -> None:
         assert run.info.status == "FAILED"
         assert len(run.data.metrics) == 0  # stopped at once: no epoch completed
     assert any(r.data.tags["outcome"] in ("finished", "stopped_early") for r in trials)
-    if killed.is_set():
-        assert len(failed) == len(diverged) + 1
+    victim = next(r for r in trials if r.data.tags["trial_id"] == victims[0])
+    assert victim.data.tags["outcome"] == "failed"
+    assert victim.info.run_id not in {r.info.run_id for r in diverged}
+    assert len(failed) == len(diverged) + 1
     assert f"{len(failed)} failed" in output  # the end-of-study summary counts failures
 
     # every metric Ray received is in MLflow

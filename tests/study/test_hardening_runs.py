@@ -1,0 +1,109 @@
+"""The hardening issue with whole studies (subprocess drivers on the digits data): two
+drivers of one study, a t-SNE map that cannot be drawn, Ctrl-C of a huge study."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from study.schema import DRIVER_TAG, NOTE_TAG
+from tests.study.helpers import ROOT, run_cli, study_runs
+
+BUDGET = ["--dataset", "digits", "--set", "train_subset=256", "--set", "eval_train=400",
+          "--set", "batch_size=64"]
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        assert proc.poll() is None, f"the driver ended while waiting for {what}"
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _ended_trials(uri: str, experiment: str) -> int:
+    try:
+        return sum(r.info.status != "RUNNING" for r in study_runs(uri, experiment)[2])
+    except AssertionError:  # no experiment yet
+        return 0
+
+
+def test_a_second_driver_of_a_running_study_is_refused(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # long enough (8 trials one at a time) to outlast the two refused drivers' start
+    args = [*BUDGET, "--set", "tsne_samples=100", "--num-samples", "8", "--max-epochs", "2",
+            "--max-concurrent", "1", "--experiment-name", "dup", "--seed", "1"]
+    first = _start(args, tmp_path)
+    lock = tmp_path / "ray_results" / ".dup.lock"
+    try:
+        _wait_for(lambda: lock.is_file() and lock.stat().st_size > 0, 240, "the lock", first)
+        for extra in ([], ["--resume"]):  # a new study of that name, and a resume of it
+            second = run_cli(["python", "-m", "study.run", *args, *extra], tmp_path, timeout=240)
+            assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
+            err = second.stderr.strip()
+            assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+            assert err.startswith(f"error: study 'dup' is running: its driver (pid {first.pid} ")
+            assert "--resume" in err and "another --experiment-name" in err
+            assert first.poll() is None, "the first driver ended before the second was refused"
+        output, _ = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, output[-3000:]
+    client, parents, trials = study_runs(uri, "dup")
+    assert len(parents) == 1 and len(trials) == 8
+    driver = parents[0].data.tags[DRIVER_TAG]
+    assert driver.split(":")[1] == str(first.pid)
+    assert {r.data.tags[DRIVER_TAG] for r in trials} == {driver}
+    assert not lock.exists()  # released with the driver
+
+
+def test_a_map_that_cannot_be_drawn_is_a_note_and_every_run_ends(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = run_cli(["python", "-m", "study.run", *BUDGET, "--set", "tsne_samples=2",
+                    "--num-samples", "2", "--max-epochs", "1", "--experiment-name", "nomap"],
+                   tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    client, parents, trials = study_runs(uri, "nomap")
+    assert parents[0].info.status == "FINISHED" and len(trials) == 2
+    for run in trials:
+        assert run.info.status == "FINISHED" and run.data.tags["outcome"] == "finished"
+        assert "no t-SNE map" in run.data.tags[NOTE_TAG]
+        assert "test_probe_accuracy" in run.data.metrics  # the rest of the judgement is there
+        assert not [a for a in client.list_artifacts(run.info.run_id) if a.path == "tsne.png"]
+
+
+def test_ctrl_c_ends_a_huge_study_within_seconds(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [*BUDGET, "--set", "tsne_samples=100", "--num-samples", "100000", "--max-epochs",
+            "2", "--experiment-name", "huge"]
+    proc = _start(args, tmp_path)
+    try:
+        _wait_for(lambda: _ended_trials(uri, "huge") >= 3, 300, "three ended trials", proc)
+        start = time.time()
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+        took = time.time() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output[-3000:]
+    assert took < 30, f"Ctrl-C took {took:.1f} s"
+    assert "interrupted; resume with:" in output and "--num-samples 100000" in output
+    _, parents, trials = study_runs(uri, "huge")
+    assert parents[0].info.status == "KILLED"
+    assert all(r.info.status != "RUNNING" for r in trials)
+    assert all(r.data.tags["outcome"] != "running" for r in trials)
