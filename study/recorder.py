@@ -12,7 +12,9 @@ receiving a result and MLflow storing it loses nothing).  Ray saves its experime
 most every 10 s, so a driver killed just after a trial started can leave a run for a trial
 Ray never saved; the resume runs that configuration slot again under a new trial id, and
 ``reconcile`` retires the forgotten run (tagged ``outcome=lost``, then soft-deleted: hidden
-from the study and its counts, restorable with ``mlflow runs restore``).
+from the study and its counts, restorable with ``mlflow runs restore``) -- only a run that
+this driver or one of the study's earlier drivers made (``DRIVER_TAG``), never another
+live driver's.
 """
 
 from __future__ import annotations

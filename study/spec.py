@@ -180,13 +180,17 @@ def check_pins(pins: dict[str, Any], seed: int = 0) -> None:
 def parse_args(argv: list[str] | None = None) -> StudySpec:
     """Parse and validate; raises ``UsageError`` with a one-line message on bad input."""
     args = build_parser().parse_args(argv)
-    if not 1 <= args.num_samples <= MAX_TRIALS:
-        raise UsageError(f"--num-samples {args.num_samples} must be 1 to {MAX_TRIALS:,}; run a "
-                         "larger search as several studies")
-    if not 1 <= args.grid_seeds <= MAX_GRID_SEEDS:
-        raise UsageError(f"--grid-seeds {args.grid_seeds} must be 1 to {MAX_GRID_SEEDS} "
-                         f"({GRID_CELLS} cells x {MAX_GRID_SEEDS} = "
-                         f"{GRID_CELLS * MAX_GRID_SEEDS} trials at most)")
+    if args.num_samples < 1:
+        raise UsageError(f"--num-samples {args.num_samples} must be at least 1")
+    if args.num_samples > MAX_TRIALS:
+        raise UsageError(f"--num-samples {args.num_samples} is above the limit of "
+                         f"{MAX_TRIALS:,} trials; run a larger search as several studies")
+    if args.grid_seeds < 1:
+        raise UsageError(f"--grid-seeds {args.grid_seeds} must be at least 1")
+    if args.grid_seeds > MAX_GRID_SEEDS:
+        raise UsageError(f"--grid-seeds {args.grid_seeds} is above the limit of "
+                         f"{MAX_GRID_SEEDS} ({GRID_CELLS} cells x {MAX_GRID_SEEDS} = "
+                         f"{GRID_CELLS * MAX_GRID_SEEDS} trials)")
     if not 0 <= args.seed < SEED_LIMIT:
         raise UsageError(f"--seed {args.seed} must be 0 to 2**32 - 1 ({SEED_LIMIT - 1})")
     if args.max_epochs < 1:
