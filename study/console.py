@@ -3,13 +3,12 @@ compact status block at a steady rate (trials running / done / stopped / failed,
 far with its settings, elapsed time and an estimate of what is left).
 
 A Tune callback; Ray's own progress tables, warnings and hints stay quiet unless
-``--verbose`` (``quiet_ray``).  Dimensions are named as the configuration names them, never
+``--verbose`` (``study.run.quiet_ray``).  Dimensions are named as the configuration names them, never
 by Optuna's conditional parameter names.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from typing import Any, TextIO
@@ -47,7 +46,7 @@ class ConsoleReporter(tune.Callback):
         self._last_status = self._start
         self._ended: dict[str, str] = {}  # trial id -> finished | stopped | failed
         self._running: set[str] = set()
-        self._best: tuple[float, str, str] | None = None  # (value, trial id, settings)
+        self._latest: dict[str, tuple[float, str]] = {}  # trial id -> (objective, settings)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "stream": None}
@@ -63,12 +62,8 @@ class ConsoleReporter(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
         value = result.get(OBJECTIVE)
-        if value is None:
-            return
-        better = self._best is None or (value > self._best[0] if OBJECTIVE_MODE == "max"
-                                        else value < self._best[0])
-        if better:
-            self._best = (float(value), trial.trial_id, settings(trial.config))
+        if value is not None:  # a trial counts with its latest epoch, as the study's choice
+            self._latest[trial.trial_id] = (float(value), settings(trial.config))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
@@ -107,14 +102,10 @@ class ConsoleReporter(tune.Callback):
         lines = [f"--- {done}/{self.trials} trials done ({counts['finished']} finished, "
                  f"{counts['stopped']} stopped early, {counts['failed']} failed), "
                  f"{len(self._running)} running; {duration(elapsed)} elapsed, {eta}"]
-        if self._best is not None:
-            value, trial_id, text = self._best
-            lines.append(f"    best so far: {OBJECTIVE} {value:.4f}, trial {trial_id}: {text}")
+        if self._latest:
+            pick = max if OBJECTIVE_MODE == "max" else min
+            trial_id = pick(self._latest, key=lambda t: self._latest[t][0])
+            value, text = self._latest[trial_id]
+            lines.append(f"    best so far: {OBJECTIVE} {value:.4f} (latest epoch), trial "
+                         f"{trial_id}: {text}")
         return "\n".join(lines)
-
-
-def quiet_ray() -> None:
-    """Keep Ray's and MLflow's own chatter (progress tables, hints, periodic warnings) out of
-    the console; ``--verbose`` skips this."""
-    for name in ("ray", "ray.tune", "ray.train", "ray.air", "mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.ERROR)

@@ -20,6 +20,7 @@ use is readable by other users.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import sys
@@ -39,6 +40,10 @@ def start() -> None:
               "code in it (unset it to keep token authentication)", file=sys.stderr)
     else:
         ensure_private_token()
+        # Ray notes, at every start, that it picked token mode on its own: keep the console
+        # quiet about the default (its warning when auth is off is ours, above).
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR)
     clustering = constants.ENABLE_RAY_CLUSTER
     constants.ENABLE_RAY_CLUSTER = False  # keeps the node address 127.0.0.1: Ray binds loopback
     try:

@@ -17,7 +17,10 @@ from study.schema import (
     CODE_VERSION_TAG,
     COMMAND_TAG,
     DATASET_TAG,
+    DESCRIPTION_TAG,
     DRIVER_TAG,
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
     FLOOR,
     FORMER_DRIVERS_TAG,
     OBJECTIVE,
@@ -63,6 +66,7 @@ def create(client: Any, spec: StudySpec, plan: Plan, space: SearchSpace,
     experiment = client.get_experiment_by_name(spec.experiment_name)
     experiment_id = (experiment.experiment_id if experiment
                      else client.create_experiment(spec.experiment_name))
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     run = client.create_run(experiment_id, run_name=f"study-seed{spec.seed}", tags={
         ROLE_TAG: ROLE_PARENT, DATASET_TAG: spec.dataset, CODE_VERSION_TAG: code_version(),
         PRESET_TAG: plan.preset, COMMAND_TAG: spec.command, SOURCE_TAG: "study.run",
@@ -160,9 +164,9 @@ def reopen(client: Any, run: Any, spec: StudySpec, driver_id: str = "") -> Paren
 
 
 def close(client: Any, parent: Parent, counts: dict[str, int], status: str,
-          floor: dict[str, float]) -> None:
-    """Log the trial counts (``trials_<outcome>``) and the raw-pixel floor (``floor_``), and
-    end the parent run."""
+          floor: dict[str, float], description: str = "") -> None:
+    """Log the trial counts (``trials_<outcome>``) and the raw-pixel floor (``floor_``), set
+    the run's description in the MLflow UI (the study's summary), and end the parent run."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
@@ -171,6 +175,8 @@ def close(client: Any, parent: Parent, counts: dict[str, int], status: str,
     if values:
         client.log_batch(parent.run_id, metrics=[Metric(k, float(v), now, 0)
                                                  for k, v in values.items()])
+    if description:
+        client.set_tag(parent.run_id, DESCRIPTION_TAG, description)
     client.set_terminated(parent.run_id, status)
 
 

@@ -14,11 +14,13 @@ starts it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from study.schema import OBJECTIVE, OBJECTIVE_MODE, TIME_ATTR
+from study.secrets import redact
 from study.space import SearchSpace, trial_seed
 from trainables.config import DIMENSIONS, SEARCHED
 from trainables.dimensions import AUGMENTATION
@@ -65,8 +67,9 @@ def search(spec: StudySpec, space: SearchSpace) -> Plan:
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    storage, name = optuna_storage(spec)
     searcher: Any = OptunaSearch(space=space, metric=OBJECTIVE, mode=OBJECTIVE_MODE,
-                                 seed=spec.seed)
+                                 seed=spec.seed, storage=storage, study_name=name)
     if spec.max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
     scheduler = ASHAScheduler(time_attr=TIME_ATTR, max_t=spec.max_epochs,
@@ -75,7 +78,26 @@ def search(spec: StudySpec, space: SearchSpace) -> Plan:
     return Plan("search", {}, searcher, scheduler, spec.num_samples, spec.num_samples,
                 tuple(k for k in SEARCHED if k not in spec.pins),
                 {"scheduler": "ASHA", "grace_period": spec.grace_period,
-                 "reduction_factor": spec.reduction_factor})
+                 "reduction_factor": spec.reduction_factor,
+                 "optuna_storage": redact(spec.optuna_storage), "optuna_study": name})
+
+
+def optuna_storage(spec: StudySpec) -> tuple[Any, str]:
+    """The Optuna storage the search keeps its study in (``--optuna-storage``; an SQLite
+    file is first opened under a lock, as the MLflow store is) and a study name unique to
+    this study: ``optuna-dashboard URL`` then shows the search as it runs.  A resumed study
+    keeps both: Ray's saved searcher holds them."""
+    import optuna
+
+    from study.store import first_open, sqlite_path
+
+    path = sqlite_path(spec.optuna_storage)
+    if path is not None:
+        with first_open(path):
+            storage = optuna.storages.RDBStorage(spec.optuna_storage)
+    else:
+        storage = optuna.storages.RDBStorage(spec.optuna_storage)
+    return storage, f"{spec.experiment_name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def seed_grid(spec: StudySpec, space: SearchSpace) -> Plan:

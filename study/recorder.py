@@ -35,6 +35,7 @@ import torch
 from ray import tune
 
 from study.schema import (
+    DESCRIPTION_TAG,
     DRIVER_TAG,
     EMBEDDING_PLOT,
     END_METRICS,
@@ -47,6 +48,7 @@ from study.schema import (
     LOST,
     LOST_REASON_TAG,
     NOTE_TAG,
+    OBJECTIVE,
     OPEN_OUTCOMES,
     OUTCOME_TAG,
     OUTCOMES,
@@ -58,6 +60,7 @@ from study.schema import (
     RUNNING,
     STATE_FILE,
     STOPPED_EARLY,
+    TEST,
     TRIAL_ID_TAG,
     TSNE_PLOT,
 )
@@ -277,7 +280,9 @@ class MLflowRecorder(tune.Callback):
                           f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
             max_results=1,
         ) if self.resumed else []
-        params = {k: str(v) for k, v in trial_config(config).to_dict().items()}
+        # only the settings that mean something for this trial: filtering on a param in the
+        # MLflow UI then never matches a trial it does not apply to
+        params = {k: str(v) for k, v in trial_config(config).applied().items()}
         if found:
             run_id = found[0].info.run_id
             missing = {k: v for k, v in params.items() if k not in found[0].data.params}
@@ -376,12 +381,27 @@ class MLflowRecorder(tune.Callback):
             if error is not None:
                 self.client.set_tag(run_id, ERROR_TAG, error.strip().splitlines()[-1][:5000])
                 self.client.log_text(run_id, error, ERROR_FILE)
+            self.client.set_tag(run_id, DESCRIPTION_TAG, self._description(run_id, outcome))
             self.client.set_tag(run_id, OUTCOME_TAG, outcome)
             self.client.set_terminated(run_id, RUN_STATUS.get(outcome, "FINISHED"))
         finally:
             if judging:
                 with self._lock:
                     self._unclosed -= 1
+
+    def _description(self, run_id: str, outcome: str) -> str:
+        """A trial run's description in the MLflow UI: its outcome and main figures."""
+        metrics = self.client.get_run(run_id).data.metrics
+        epoch = int(metrics.get("epoch", 0))
+        text = f"{outcome.replace('_', ' ')} after {epoch} epoch(s)."
+        if OBJECTIVE in metrics:
+            text += f" Objective {OBJECTIVE} {metrics[OBJECTIVE]:.4f} (at epoch {epoch})."
+        shown = [(name, metrics[f"{TEST}{name}"]) for name in (
+            "probe_accuracy", "knn_accuracy", "precision_at_1", "map_at_r")
+            if f"{TEST}{name}" in metrics]
+        if shown:
+            text += " Test split, scored once: " + ", ".join(f"{n} {v:.4f}" for n, v in shown) + "."
+        return text
 
     def _record_end(self, run_id: str, end: Conclusion) -> None:
         from mlflow.entities import Metric

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from study.schema import OBJECTIVE, TEST, VAL
+from study.schema import OBJECTIVE, STATE_FILE, TEST, VAL
 from trainables.config import TrialConfig
 from trainables.data import Dataset
 from trainables.encoders import ImageEmbedder, build_encoder
@@ -87,3 +87,40 @@ def description(trial_id: str, metrics: dict[str, float], cfg: TrialConfig, stud
             f"{VAL} figures steer, test figures report): {figures}. Settings: {settings}. "
             "Input: uint8 images (N, C, H, W) as the dataset stores them; output: L2-normalised "
             "embeddings (N, D).")
+
+
+def log_study_encoders(spec: Any, results: Any, best: Any, best_test: dict[str, float],
+                       recorder: Any, data: Dataset) -> str:
+    """``--log-encoders``: the best trial's encoder logged and registered (``best``), and
+    every finished trial's logged too (``finished``); returns the line to print.  A failure
+    here is reported, never raised: the study itself is done."""
+    from study.space import trial_config
+
+    if spec.log_encoders == "none" or best is None or best.checkpoint is None:
+        return ""
+    name = registered_name(spec.experiment_name)
+    chosen = [best] + ([r for r in results if r.metrics and r.checkpoint is not None
+                        and r.metrics.get("trial_id") != best.metrics.get("trial_id")
+                        and int(r.metrics.get("epoch", 0)) >= spec.max_epochs]
+                       if spec.log_encoders == "finished" else [])
+    line = ""
+    try:
+        for result in chosen:
+            cfg = trial_config(result.config)
+            trial_id = result.metrics["trial_id"]
+            with result.checkpoint.as_directory() as folder:
+                state = torch.load(Path(folder) / STATE_FILE, map_location="cpu",
+                                   weights_only=True)
+            is_best = result is best
+            done = log_encoder(
+                spec.tracking_uri, recorder.ensure_run(trial_id, dict(result.config)),
+                state["model"], cfg, data, register_as=name if is_best else None,
+                description=description(trial_id, {**result.metrics, **best_test}, cfg,
+                                        spec.experiment_name) if is_best else "")
+            if is_best:
+                line = (f"best trial's encoder: models:/{name}/{done['version']} (alias "
+                        f"@{ALIAS}); mlflow.pytorch.load_model(\"models:/{name}@{ALIAS}\") takes "
+                        "uint8 images (N, C, H, W) and returns their embeddings")
+    except Exception as err:  # noqa: BLE001 - the study's records are complete without it
+        return f"warning: could not log the encoder ({type(err).__name__}: {err})"[:500]
+    return line

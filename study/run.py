@@ -11,6 +11,7 @@ the best trial and the command that opens the MLflow UI.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 from typing import Any
@@ -20,6 +21,7 @@ from study import parent as parent_run
 from study import tuner as tuning
 from study.preflight import check_resources, check_storage_path, check_tracking_uri, local_cpus
 from study.presets import PRESETS, Plan
+from study.registry import log_study_encoders
 from study.schema import INTERRUPTED, OBJECTIVE, TEST, VAL
 from study.secrets import redact
 from study.space import SearchSpace, trial_config
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     lock = None
     try:
         spec = parse_args(argv)
+        if not spec.verbose:
+            quiet_ray()  # Ray's and MLflow's own chatter; --verbose keeps it
         check_tracking_uri(spec.tracking_uri)
         check_storage_path(spec.storage_path)
         if spec.address is None:
@@ -66,6 +70,7 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
     """Run (or resume) the study's trials under its parent run; the exit code."""
     import ray
 
+    from study.console import ConsoleReporter
     from study.recorder import MLflowRecorder
     from study.store import open_client
 
@@ -80,16 +85,18 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
                               resumed=found is not None, owner=driver_id,
                               owners=parent.owners)
     trainable = tuning.trainable(data, per_trial)
-    status, counts, best, best_test = "FAILED", {}, None, {}
+    callbacks = [recorder, ConsoleReporter(plan.trials)]
+    status, counts, best, best_test, registered = "FAILED", {}, None, {}, ""
     try:
-        tuner = (tuning.restored(parent.ray_path, trainable, recorder) if found is not None
-                 else tuning.new(plan, trainable, recorder, parent.ray_path))
+        tuner = (tuning.restored(parent.ray_path, trainable, callbacks) if found is not None
+                 else tuning.new(plan, trainable, callbacks, parent.ray_path, spec.verbose))
         results = tuner.fit()
         counts = recorder.reconcile(results.experiment_path)
         interrupted = counts[INTERRUPTED] > 0 or sum(counts.values()) < plan.trials
         status = "KILLED" if interrupted else "FINISHED"
         best = tuning.best(results)
         best_test = recorder.end_metrics(best.metrics["trial_id"]) if best is not None else {}
+        registered = log_study_encoders(spec, results, best, best_test, recorder, data)
     except KeyboardInterrupt:  # a Ctrl-C after Tune's loop ended
         recorder.abandon_judgements()
     finally:
@@ -97,13 +104,27 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
         if recorder.abandoned:
             status, counts = "KILLED", recorder.outcome_counts()
         floor_values = floor.result() if floor is not None else parent_run.floor_of(client, parent)
-        parent_run.close(client, parent, counts, status, floor_values)
+        text = summary(spec, counts, best, best_test, floor_values, parent.run_id)
+        parent_run.close(client, parent, counts, status, floor_values, text)
         ray.shutdown()
-    print(summary(spec, counts, best, best_test, floor_values, parent.run_id))
+    print(text)
+    if registered:
+        print(registered)
     if status == "KILLED":
         print(f"interrupted; resume with:\n  {resume_command(spec)}")
         return EXIT_INTERRUPTED
     return 0
+
+
+def quiet_ray() -> None:
+    """Keep Ray's and MLflow's own messages (progress tables, hints, periodic warnings) out
+    of the console: ``study.console`` prints the study's progress instead.  (Tune's newer
+    output prints its tables whatever the verbosity; its older one is silent at 0.  MLflow
+    sets its loggers' level from the environment when it is imported.)"""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("ray", "ray.tune", "ray.train", "ray.air", "mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def build_space(spec: StudySpec, data: Dataset, gpus: int) -> SearchSpace:
@@ -145,6 +166,9 @@ def summary(spec: StudySpec, counts: dict[str, int], best: Any, best_test: dict[
                      f"{floor.get(TEST + 'map_at_r', 0):.4f}")
     lines.append(f"MLflow parent run {parent_id}; browse with:")
     lines.append(f"  mlflow ui --backend-store-uri {redact(spec.tracking_uri)}")
+    if spec.preset == "search":
+        lines.append("the search itself (history, importances, parallel coordinates):")
+        lines.append(f"  optuna-dashboard {redact(spec.optuna_storage)}")
     return "\n".join(lines)
 
 

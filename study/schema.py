@@ -38,6 +38,9 @@ TIME_ATTR = "training_iteration"  # Tune's per-report counter: one report per ep
 
 # ------------------------------------------------------------------ tags
 PARENT_TAG = "mlflow.parentRunId"
+DESCRIPTION_TAG = "mlflow.note.content"  # a run's description in the MLflow UI
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the UI opens the runs table for this kind:
+EXPERIMENT_KIND = "custom_model_development"  # model training, not GenAI traces
 SOURCE_TAG = "mlflow.source.name"
 ROLE_TAG = "study.role"
 ROLE_PARENT, ROLE_TRIAL = "parent", "trial"
@@ -101,6 +104,8 @@ PARENT_PARAMS: dict[str, str] = {
     "fixed": "the budget every trial shares (JSON)",
     "encoders": "the encoder choices",
     "scheduler": "ASHA or FIFO",
+    "optuna_storage": "where the search keeps its Optuna study (search only)",
+    "optuna_study": "the Optuna study's name in that storage (search only)",
     "grace_period": "ASHA: epochs before a trial can be stopped (search only)",
     "reduction_factor": "ASHA: keep the top 1/factor at each rung (search only)",
     "grid_seeds": "seeds per grid cell (seed-grid only)",

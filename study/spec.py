@@ -14,7 +14,7 @@ from typing import Any
 from study.names import name_problem
 from study.presets import GRID_CELLS, PRESETS
 from study.secrets import redact
-from study.store import resolve_tracking_uri
+from study.store import default_optuna_storage, resolve_tracking_uri
 from trainables.config import DIMENSIONS, ConfigError, parse_assignments
 
 # Budget of each trial on a CPU-only machine versus one with a GPU; ``--set`` overrides.
@@ -43,6 +43,18 @@ class UsageError(ValueError):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
+class DefaultsOnce(argparse.HelpFormatter):
+    """``(default: X)`` after an option's help when it has a default worth saying and its
+    help does not already say it (argparse's own formatter repeats or prints ``None``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.default in (None, False, argparse.SUPPRESS, [])
+                or action.option_strings == []):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 @dataclass(frozen=True)
 class StudySpec:
     """Everything the driver needs, validated once."""
@@ -67,6 +79,9 @@ class StudySpec:
     resume: bool = False
     val_size: int | None = None  # None: trainables.data.default_val_size
     judge_workers: int | None = None  # None: the driver's spare cores (study.tuner)
+    optuna_storage: str = ""  # resolved: --optuna-storage, or study.store.default_optuna_storage
+    log_encoders: str = "best"
+    verbose: bool = False
     preset: str = "search"
     grid_seeds: int = 3
     command: str = ""
@@ -77,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m study.run",
         description="Search contrastive (siamese) training settings with Ray Tune + Optuna; "
         "record every trial in MLflow.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsOnce,
     )
     p.add_argument("--num-samples", type=int, default=50, help="trials to run")
     p.add_argument("--dataset", default="mnist",
@@ -112,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes on the driver that make each trial's end-of-trial judgement "
                         "(test scores, t-SNE map) off the trials' path (default: the cores the "
                         "trials leave on this machine, at least 1)")
+    p.add_argument("--optuna-storage", default=None, metavar="URL",
+                   help="Optuna storage the search keeps its study in, for `optuna-dashboard URL`"
+                        " (default: optuna.db beside an SQLite MLflow store, else in the "
+                        "working directory)")
+    p.add_argument("--log-encoders", choices=("best", "finished", "none"), default="best",
+                   help="log the best trial's encoder as an MLflow model and register it "
+                        "(best), also every finished trial's (finished), or none")
+    p.add_argument("--verbose", action="store_true",
+                   help="print Ray's own progress tables and messages too")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="at most this many trials at once (default: as many as resources allow)")
     p.add_argument("--address", default=None,
@@ -224,6 +248,7 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         given = "--experiment-name" if args.experiment_name else "the study name (from --dataset)"
         raise UsageError(f"{given} {experiment[:120]!r} {problem}" + (
             "" if args.experiment_name else "; pass --experiment-name NAME"))
+    tracking_uri = resolve_tracking_uri(args.tracking_uri)
     return StudySpec(
         num_samples=args.num_samples,
         dataset=dataset,
@@ -232,7 +257,7 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         max_epochs=args.max_epochs,
         pins=pins,
         experiment_name=experiment,
-        tracking_uri=resolve_tracking_uri(args.tracking_uri),
+        tracking_uri=tracking_uri,
         storage_path=_storage(args.storage_path),
         gpus_per_trial=args.gpus_per_trial,
         cpus_per_trial=args.cpus_per_trial,
@@ -245,6 +270,9 @@ def parse_args(argv: list[str] | None = None) -> StudySpec:
         resume=args.resume,
         val_size=args.val_size,
         judge_workers=args.judge_workers,
+        optuna_storage=args.optuna_storage or default_optuna_storage(tracking_uri),
+        log_encoders=args.log_encoders,
+        verbose=args.verbose,
         preset=args.preset,
         grid_seeds=args.grid_seeds,
         command=redact(shlex.join(["python", "-m", "study.run",

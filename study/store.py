@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 SQLITE_PREFIX = "sqlite:///"
 DEFAULT_FILE = "mlflow.db"
+OPTUNA_FILE = "optuna.db"
 
 
 def resolve_tracking_uri(given: str | None = None, workdir: Path | None = None) -> str:
@@ -23,6 +25,14 @@ def resolve_tracking_uri(given: str | None = None, workdir: Path | None = None) 
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return f"{SQLITE_PREFIX}{(workdir or Path.cwd()).absolute() / DEFAULT_FILE}"
+
+
+def default_optuna_storage(tracking_uri: str, workdir: Path | None = None) -> str:
+    """Where the search keeps its Optuna study by default: ``optuna.db`` beside an SQLite
+    MLflow store, else in the working directory."""
+    path = sqlite_path(tracking_uri)
+    folder = path.parent if path is not None else (workdir or Path.cwd()).absolute()
+    return f"{SQLITE_PREFIX}{folder / OPTUNA_FILE}"
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -50,6 +60,17 @@ def open_client(uri: str) -> Any:
     path = sqlite_path(uri)
     if path is None:
         return MlflowClient(uri)
+    with first_open(path):
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)  # creates or migrates the schema
+        return client
+
+
+@contextlib.contextmanager
+def first_open(path: Path) -> Iterator[None]:
+    """Hold a file lock beside an SQLite file (``<file>.init-lock``, removed after) while
+    opening it: processes starting together on a new file do not race in creating its
+    schema."""
     lock = path.with_name(path.name + ".init-lock")
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -61,9 +82,7 @@ def open_client(uri: str) -> Any:
             pass
         os.close(fd)  # its holder removed it as we opened it: lock the new one
     try:
-        client = MlflowClient(uri)
-        client.search_experiments(max_results=1)  # creates or migrates the schema
-        return client
+        yield
     finally:
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()

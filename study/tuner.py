@@ -50,8 +50,11 @@ def trainable(data: Dataset, per_trial: dict[str, float]) -> Any:
     return tune.with_resources(tune.with_parameters(train_trial, data=data), per_trial)
 
 
-def new(plan: Plan, trainable: Any, recorder: Any, experiment_path: str) -> Any:
-    """A Tuner that runs ``plan`` and keeps Ray's state at ``experiment_path``."""
+def new(plan: Plan, trainable: Any, callbacks: list[Any], experiment_path: str,
+        verbose: bool = False) -> Any:
+    """A Tuner that runs ``plan``, reports to ``callbacks`` (the recorder, the console) and
+    keeps Ray's state at ``experiment_path``; Ray's own progress tables only when
+    ``verbose``."""
     from ray import tune
 
     storage, _, name = experiment_path.rpartition("/")
@@ -63,27 +66,28 @@ def new(plan: Plan, trainable: Any, recorder: Any, experiment_path: str) -> Any:
             search_alg=plan.searcher, reuse_actors=True, scheduler=plan.scheduler,
         ),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage, callbacks=[recorder], verbose=1,
+            name=name, storage_path=storage, callbacks=callbacks, verbose=2 if verbose else 0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
 
 
-def restored(experiment_path: str, trainable: Any, recorder: Any) -> Any:
+def restored(experiment_path: str, trainable: Any, callbacks: list[Any]) -> Any:
     """The Tuner of an interrupted study: finished trials stay, unfinished ones continue.
 
     ``experiment_path`` must be the folder the driver derived itself
     (``study.parent.experiment_path``): restoring unpickles its ``tuner.pkl``.  The
-    restored run's callbacks are this driver's ``recorder``, not the one unpickled with the
-    state (which knows neither this driver, nor the tracking URI's credentials, nor the
-    dataset the judges embed with).  Ray offers no public way to set them.
+    restored run's callbacks are this driver's (``callbacks``: its recorder and console),
+    not the ones unpickled with the state (which know neither this driver, nor the tracking
+    URI's credentials, nor the dataset the judges embed with).  Ray offers no public way to
+    set them.
     """
     from ray import tune
 
     tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_unfinished=True,
                                resume_errored=False)
-    tuner._local_tuner.get_run_config().callbacks = [recorder]
+    tuner._local_tuner.get_run_config().callbacks = callbacks
     return tuner
 
 

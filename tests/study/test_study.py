@@ -54,12 +54,14 @@ def test_readme_study_records_every_trial(readme_study) -> None:
     counts = {k: parent.data.metrics[f"trials_{k}"] for k in ("finished", "stopped_early", "failed")}
     assert sum(counts.values()) == 4 and counts["failed"] == 0
 
-    fields = set(TrialConfig().to_dict())
     for run in trials:
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        assert set(run.data.params) == fields
         cfg = TrialConfig.from_dict({k: _typed(k, v) for k, v in run.data.params.items()})
+        # exactly the settings that apply to the trial: no margin on an NT-Xent trial, no
+        # strength without an augmentation
+        assert set(run.data.params) == set(cfg.applied())
         assert cfg.epochs == 2
+        assert "Test split, scored once" in run.data.tags["mlflow.note.content"]
         history = client.get_metric_history(run.info.run_id, "val_probe_accuracy")
         steps = sorted(m.step for m in history)
         assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 2
@@ -80,6 +82,57 @@ def test_readme_study_records_every_trial(readme_study) -> None:
     assert "best trial" in proc.stdout and "test probe" in proc.stdout
     assert "raw-pixel floor" in proc.stdout
     assert f"mlflow ui --backend-store-uri {uri}" in proc.stdout
+    assert parent.data.tags["mlflow.note.content"].startswith("study siamese-digits: 4 trials")
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs table
+    assert "grid_seeds" not in parent.data.params  # a search logs no grid-only params
+
+
+def test_console_is_compact_and_plain(readme_study) -> None:
+    _, proc = readme_study
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert len(lines) < 40, "\n".join(lines)
+    assert sum("started:" in line for line in lines) == 4
+    assert sum(line.startswith("--- ") for line in lines) >= 1  # a status block
+    assert not any(" | " in line or "@" in line for line in lines if "started:" in line)
+    for noise in ("TensorBoard", "Configuration for experiment", "Token authentication is"):
+        assert noise not in proc.stdout + proc.stderr
+
+
+def test_the_search_lives_in_an_optuna_storage(readme_study) -> None:
+    import optuna
+
+    cwd, proc = readme_study
+    storage = f"sqlite:///{cwd / 'optuna.db'}"
+    assert f"optuna-dashboard {storage}" in proc.stdout
+    (name,) = optuna.get_all_study_names(storage)
+    study = optuna.load_study(study_name=name, storage=storage)
+    client, parents, trials = study_runs(f"sqlite:///{cwd / 'mlflow.db'}", "siamese-digits")
+    assert parents[0].data.params["optuna_study"] == name
+    assert len(study.trials) == len(trials) == 4
+    # every trial with its value: the objective at its last epoch, as MLflow holds it
+    assert sorted(round(t.value, 5) for t in study.trials) == sorted(
+        round(r.data.metrics["val_probe_accuracy"], 5) for r in trials)
+    names = {p for t in study.trials for p in t.params}
+    assert all("@" not in p for p in names) and "augmentation" in names
+
+
+def test_the_best_trials_encoder_is_registered(readme_study) -> None:
+    cwd, proc = readme_study
+    client, _, trials = study_runs(f"sqlite:///{cwd / 'mlflow.db'}", "siamese-digits")
+    version = client.get_model_version_by_alias("siamese-digits-encoder", "best")
+    best = max(trials, key=lambda r: r.data.metrics["val_probe_accuracy"])
+    assert version.run_id == best.info.run_id
+    assert "val_probe_accuracy" in version.description
+    assert "models:/siamese-digits-encoder/1 (alias @best)" in proc.stdout
+
+
+def test_help_prints_each_default_once() -> None:
+    from study.spec import build_parser
+
+    text = build_parser().format_help()
+    assert "(default: None)" not in text and ") (default:" not in text
+    assert text.count("(default: 50)") == 1
 
 
 def test_every_metric_ray_received_is_in_mlflow(readme_study) -> None:
