@@ -103,9 +103,8 @@ def main(argv: list[str] | None = None) -> None:
 
         def sample() -> None:
             while not stop.is_set():
-                backlog.append((time.time(), len([f for f in recorder._pending if not f.done()]),
-                                sum(len(r) for _, r in recorder._results.values()),
-                                recorder._unclosed))
+                backlog.append((time.time(), *recorder.writes.backlog(),
+                                recorder.judges._unclosed))
                 time.sleep(0.25)
 
         sampler = threading.Thread(target=sample, daemon=True)

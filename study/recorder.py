@@ -1,7 +1,8 @@
 """MLflow records: one parent run per study, one child run per trial, written by the driver.
 
-Every MLflow write of a study goes through one writer thread in the driver process
-(``MLflowRecorder``): trials never open the store, so concurrent trials cannot lock an
+Every MLflow write of a study goes through the driver's writer threads (``MLflowRecorder``
+queues them on ``study.writes.WriteQueue``; the end-of-trial judgements run in
+``study.judges``): trials never open the store, so concurrent trials cannot lock an
 SQLite file against each other, the Tune loop never waits on MLflow, and the same code works
 on a cluster whose workers cannot reach the driver's disk.
 
@@ -20,13 +21,10 @@ live driver's.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import tempfile
-import threading
 import time
-import zlib
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,8 @@ import numpy as np
 import torch
 from ray import tune
 
+from study.judges import Judges
+from study.outcomes import describe, error_text, outcome_of
 from study.schema import (
     DESCRIPTION_TAG,
     DRIVER_TAG,
@@ -43,12 +43,10 @@ from study.schema import (
     ERROR_FILE,
     ERROR_TAG,
     FAILED,
-    FINISHED,
     INTERRUPTED,
     LOST,
     LOST_REASON_TAG,
     NOTE_TAG,
-    OBJECTIVE,
     OPEN_OUTCOMES,
     OUTCOME_TAG,
     OUTCOMES,
@@ -59,46 +57,21 @@ from study.schema import (
     RUN_STATUS,
     RUNNING,
     STATE_FILE,
-    STOPPED_EARLY,
-    TEST,
     TRIAL_ID_TAG,
     TSNE_PLOT,
 )
 from study.secrets import redact
 from study.space import trial_config
 from study.store import sqlite_path
-from trainables.config import DIMENSIONS, TrialConfig
+from study.writes import WriteQueue
 from trainables.data import Dataset
-from trainables.final import Conclusion, judge_trial, start_judge
+from trainables.final import Conclusion
 
 log = logging.getLogger(__name__)
 
 SERVER_WRITERS = 8  # writer threads for a tracking server
 UNJUDGED = ("no end-of-trial judgement yet: the study was interrupted first; --resume makes "
             "it")
-
-
-def outcome_of(status: str, last_result: dict[str, Any] | None, max_epochs: int) -> str:
-    """A trial's outcome from Ray's status and its last result."""
-    if status == "ERROR":
-        return FAILED
-    if status != "TERMINATED":
-        return INTERRUPTED
-    epochs = int((last_result or {}).get("epoch", 0))
-    return FINISHED if epochs >= max_epochs else STOPPED_EARLY
-
-
-def plot_title(trial_id: str, cfg: TrialConfig) -> str:
-    """A t-SNE plot's title: the trial and the searched settings that apply to it (a loss's
-    own hyperparameters: the margin of a margin loss, the temperature of NT-Xent)."""
-    applied = cfg.applied()
-    shown = ", ".join(f"{k}={_short(v)}" for k, v in applied.items()
-                      if DIMENSIONS[k].searched and k not in ("mode", "loss"))
-    return f"trial {trial_id}: {cfg.mode}/{cfg.loss}, {shown}"
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 class MLflowRecorder(tune.Callback):
@@ -120,105 +93,59 @@ class MLflowRecorder(tune.Callback):
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
-        self.class_names = tuple(class_names)
         self.max_epochs = max_epochs
-        self.judge_workers = judge_workers
-        self.data = data  # what the judges embed the test split of
         self.resumed = resumed  # trials may already have runs: look them up before creating
         self.owner = owner  # the driver's id, set on the runs this recorder creates
         self.owners = owners | ({owner} - {""})  # whose unended runs it may retire
         # One writer thread for a file store (concurrent writers would lock it); several for a
         # server, each trial always on the same one so that its writes stay in order.
         self.writers = 1 if sqlite_path(tracking_uri) is not None else SERVER_WRITERS
+        self.writes = WriteQueue(self.writers)
+        self.judges = Judges(judge_workers, data, class_names)
         self._runs: dict[str, str] = {}
         self._logged_steps: dict[str, set[int]] = {}
-        self._writer: list[ThreadPoolExecutor] = []
-        self._pending: list[Future] = []
-        self._judges: ProcessPoolExecutor | None = None
-        self._unclosed = 0  # judgements submitted whose run is not closed yet
-        self._jobs: list[Future] = []  # the judgements submitted
         self._ended: set[str] = set()  # trials Tune ended (completed or failed) in this run
-        self.abandoned = False  # interrupted: judgements left are not waited for
-        # Results not yet logged, per writer, and whether a drain of them is queued there.
-        self._results: dict[int, dict[str, tuple[dict[str, Any], list[dict]]]] = {}
-        self._draining: set[int] = set()
-        self._lock = threading.Lock()
         self._client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state: keep only the settings, and
         # no credentials (a resumed study hands Tune a new recorder: study.tuner.restored).
-        return {**self.__dict__, "tracking_uri": redact(self.tracking_uri), "data": None,
-                "_runs": {}, "_logged_steps": {}, "_writer": [], "_pending": [],
-                "_judges": None, "_unclosed": 0, "_jobs": [], "_ended": set(),
-                "abandoned": False, "_results": {}, "_draining": set(), "_lock": None,
-                "_client": None}
+        return {**self.__dict__, "tracking_uri": redact(self.tracking_uri), "writes": None,
+                "judges": (self.judges.workers, self.judges.class_names), "_runs": {},
+                "_logged_steps": {}, "_ended": set(), "_client": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
+        workers, class_names = state["judges"]
+        self.__dict__.update(state, writes=WriteQueue(state["writers"]),
+                             judges=Judges(workers, None, class_names))
+
+    @property
+    def abandoned(self) -> bool:
+        """A Ctrl-C stopped the judging: judgements left were not waited for."""
+        return self.judges.abandoned
 
     # ------------------------------------------------------------------ the writer thread
-    def _submit(self, fn: Callable[..., None], *args: Any, trial: str = "") -> None:
-        """Queue an MLflow write on the writer of ``trial``; each writer runs its writes in
-        order."""
-        if not self._writer:
-            self._writer = [ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer")
-                            for _ in range(self.writers)]
-        self._pending = [f for f in self._pending if not f.done() or f.exception()]
-        self._pending.append(self._writer[self._shard(trial)].submit(self._guarded, fn, *args))
-
-    def _shard(self, trial: str) -> int:
-        return zlib.crc32(trial.encode()) % self.writers if trial else 0
-
-    @staticmethod
-    def _guarded(fn: Callable[..., None], *args: Any) -> None:
-        try:
-            fn(*args)
-        except Exception:
-            log.exception("MLflow write %s failed", fn.__name__)
-            raise
+    def _submit(self, fn: Any, *args: Any, trial: str = "") -> None:
+        self.writes.submit(fn, *args, key=trial)
 
     def flush(self) -> list[BaseException]:
         """Wait for every judgement and every queued write (a judgement queues the write
         that closes its run when it comes back); return the errors of the writes that
         failed.  A Ctrl-C while waiting abandons the judgements left
         (:meth:`abandon_judgements`) and keeps flushing the writes, which are quick."""
-        errors: list[BaseException | None] = []
-        while True:
-            try:
-                pending, self._pending = self._pending, []
-                errors += [f.exception() for f in pending]
-                if not self._pending and self._unclosed == 0:
-                    return [e for e in errors if e is not None]
-                time.sleep(0.02)
-            except KeyboardInterrupt:
-                self._pending = pending + self._pending
-                self.abandon_judgements()
+        return self.writes.flush(self.judges.busy, self.abandon_judgements)
 
     def abandon_judgements(self) -> None:
         """Stop judging (a Ctrl-C): judgements not started are cancelled, running ones
         stopped, and their runs closed as ``interrupted`` (KILLED) with a note, so that a
         ``--resume`` makes them; no new judgement starts."""
-        self.abandoned = True
-        for job in self._jobs:
-            job.cancel()
-        pool, self._judges = self._judges, None
-        if pool is not None:
-            # no public way to stop a running task: end the workers (the pool breaks, and
-            # the tasks they ran fail, which closes their runs)
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
+        self.judges.abandon()
 
     def close(self) -> None:
         """Flush, then stop the judges' processes and the writer thread."""
         self.flush()
-        if self._judges is not None:
-            self._judges.shutdown()
-            self._judges = None
-        for writer in self._writer:
-            writer.shutdown()
-        self._writer = []
+        self.judges.shutdown()
+        self.writes.shutdown()
 
     @property
     def client(self) -> Any:
@@ -235,25 +162,8 @@ class MLflowRecorder(tune.Callback):
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
-        # Results wait in a buffer that one queued write drains: when results come faster
-        # than the store takes them, each write carries several epochs of a run instead of
-        # the queue growing without bound.
-        shard = self._shard(trial.trial_id)
-        with self._lock:
-            config, results = self._results.setdefault(shard, {}).setdefault(
-                trial.trial_id, (dict(trial.config), []))
-            results.append(dict(result))
-            if shard not in self._draining:
-                self._draining.add(shard)
-                self._submit(self._drain, shard, trial=trial.trial_id)
-
-    def _drain(self, shard: int) -> None:
-        """Log every result buffered for one writer, one batch per run."""
-        with self._lock:
-            batch = self._results.pop(shard, {})
-            self._draining.discard(shard)
-        for trial_id, (config, results) in batch.items():
-            self.log_results(trial_id, config, results)
+        # buffered: one write logs every result that arrived meanwhile, one batch per run
+        self.writes.buffer(trial.trial_id, dict(trial.config), dict(result), self.log_results)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ended.add(trial.trial_id)
@@ -347,16 +257,10 @@ class MLflowRecorder(tune.Callback):
             self._close(run_id, FAILED if outcome == FAILED else INTERRUPTED, error, None,
                         note=UNJUDGED)
             return
-        cfg = trial_config(config)
         with checkpoint.as_directory() as folder:
             state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
-        with self._lock:
-            self._unclosed += 1
-        job = self._judge_pool().submit(judge_trial, state["model"], cfg.to_dict(),
-                                        self.class_names, plot_title(trial_id, cfg))
-        self._jobs = [j for j in self._jobs if not j.done()] + [job]
-        job.add_done_callback(lambda done: self._submit(self._close, run_id, outcome, error, done,
-                                                        trial=trial_id))
+        self.judges.submit(trial_id, state["model"], trial_config(config), lambda done: (
+            self._submit(self._close, run_id, outcome, error, done, trial=trial_id)))
 
     def _close(self, run_id: str, outcome: str, error: str | None, judged: Future | None,
                note: str | None = None) -> None:
@@ -381,27 +285,13 @@ class MLflowRecorder(tune.Callback):
             if error is not None:
                 self.client.set_tag(run_id, ERROR_TAG, error.strip().splitlines()[-1][:5000])
                 self.client.log_text(run_id, error, ERROR_FILE)
-            self.client.set_tag(run_id, DESCRIPTION_TAG, self._description(run_id, outcome))
+            self.client.set_tag(run_id, DESCRIPTION_TAG,
+                                describe(outcome, self.client.get_run(run_id).data.metrics))
             self.client.set_tag(run_id, OUTCOME_TAG, outcome)
             self.client.set_terminated(run_id, RUN_STATUS.get(outcome, "FINISHED"))
         finally:
             if judging:
-                with self._lock:
-                    self._unclosed -= 1
-
-    def _description(self, run_id: str, outcome: str) -> str:
-        """A trial run's description in the MLflow UI: its outcome and main figures."""
-        metrics = self.client.get_run(run_id).data.metrics
-        epoch = int(metrics.get("epoch", 0))
-        text = f"{outcome.replace('_', ' ')} after {epoch} epoch(s)."
-        if OBJECTIVE in metrics:
-            text += f" Objective {OBJECTIVE} {metrics[OBJECTIVE]:.4f} (at epoch {epoch})."
-        shown = [(name, metrics[f"{TEST}{name}"]) for name in (
-            "probe_accuracy", "knn_accuracy", "precision_at_1", "map_at_r")
-            if f"{TEST}{name}" in metrics]
-        if shown:
-            text += " Test split, scored once: " + ", ".join(f"{n} {v:.4f}" for n, v in shown) + "."
-        return text
+                self.judges.closed()
 
     def _record_end(self, run_id: str, end: Conclusion) -> None:
         from mlflow.entities import Metric
@@ -419,17 +309,6 @@ class MLflowRecorder(tune.Callback):
                 path = Path(tmp) / name
                 path.write_bytes(png)
                 self.client.log_artifact(run_id, str(path))
-
-    def _judge_pool(self) -> ProcessPoolExecutor:
-        """The processes that make end-of-trial judgements, one thread each (spawned, not
-        forked: the driver runs Ray's threads)."""
-        if self._judges is None:
-            if self.data is None:
-                raise RuntimeError("the recorder holds no dataset to judge trials with")
-            self._judges = ProcessPoolExecutor(
-                max_workers=self.judge_workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=start_judge, initargs=(self.data,))
-        return self._judges
 
     # ------------------------------------------------------------------ after the study
     def reconcile(self, experiment_path: str) -> dict[str, int]:
@@ -512,12 +391,3 @@ class MLflowRecorder(tune.Callback):
             token = page.token
             if not token or not page:
                 return runs
-
-
-def error_text(trial: Any) -> str:
-    """The trial's error message and traceback as Ray recorded it."""
-    path = getattr(trial, "error_file", None)
-    if path and Path(path).is_file():
-        return Path(path).read_text(errors="replace")
-    msg = getattr(trial, "error_msg", None)
-    return str(msg) if msg else "trial failed (no error text recorded by Ray)"

@@ -1,0 +1,92 @@
+"""The end-of-trial judges: a pool of driver processes that embed a finished trial's test
+split from its checkpoint's model, score it once, and draw its t-SNE map
+(``trainables.final.judge_trial``), while the trials go on.
+
+Spawned, not forked (the driver runs Ray's threads), one thread each, at most
+``--judge-workers`` of them.  A Ctrl-C abandons the judgements left (:meth:`Judges.abandon`):
+a ``--resume`` makes them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from trainables.config import DIMENSIONS, TrialConfig
+from trainables.data import Dataset
+from trainables.final import judge_trial, start_judge
+
+
+def plot_title(trial_id: str, cfg: TrialConfig) -> str:
+    """A t-SNE plot's title: the trial and the searched settings that apply to it (a loss's
+    own hyperparameters: the margin of a margin loss, the temperature of NT-Xent)."""
+    applied = cfg.applied()
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in applied.items()
+                      if DIMENSIONS[k].searched and k not in ("mode", "loss"))
+    return f"trial {trial_id}: {cfg.mode}/{cfg.loss}, {shown}"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+class Judges:
+    """The judges' pool (started at the first judgement) and the judgements in flight."""
+
+    def __init__(self, workers: int, data: Dataset | None, class_names: Sequence[str]) -> None:
+        self.workers = workers
+        self.data = data  # what the judges embed the test split of
+        self.class_names = tuple(class_names)
+        self.abandoned = False  # interrupted: no new judgement starts, none is waited for
+        self._pool: ProcessPoolExecutor | None = None
+        self._jobs: list[Future] = []
+        self._unclosed = 0  # judgements submitted whose run is not closed yet
+        self._lock = threading.Lock()
+
+    def submit(self, trial_id: str, model_state: dict[str, Any], cfg: TrialConfig,
+               on_done: Callable[[Future], None]) -> None:
+        """Judge a trial's model; ``on_done(future)`` runs when the judgement is back (or
+        failed, or was cancelled), and must call :meth:`closed` once its run is closed."""
+        if self._pool is None:
+            if self.data is None:
+                raise RuntimeError("the recorder holds no dataset to judge trials with")
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_judge, initargs=(self.data,))
+        with self._lock:
+            self._unclosed += 1
+        job = self._pool.submit(judge_trial, model_state, cfg.to_dict(), self.class_names,
+                                plot_title(trial_id, cfg))
+        self._jobs = [j for j in self._jobs if not j.done()] + [job]
+        job.add_done_callback(on_done)
+
+    def closed(self) -> None:
+        """A judged trial's run is closed."""
+        with self._lock:
+            self._unclosed -= 1
+
+    def busy(self) -> bool:
+        """Some judged trial's run is not closed yet."""
+        return self._unclosed > 0
+
+    def abandon(self) -> None:
+        """Stop judging (a Ctrl-C): judgements not started are cancelled, running ones
+        stopped (their futures fail), and no new judgement starts."""
+        self.abandoned = True
+        for job in self._jobs:
+            job.cancel()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # no public way to stop a running task: end the workers (the pool breaks, and
+            # the tasks they ran fail, which closes their runs)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
