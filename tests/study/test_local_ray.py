@@ -22,22 +22,24 @@ from tests.study.helpers import ROOT, command_line, descendants, is_loopback, tc
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
-# Starts the local Ray as the driver does, runs a task (so a worker starts), says "up",
-# and shuts Ray down when its stdin closes.
+# Starts the local Ray as the driver does, runs a task (so a worker starts), says "up" and
+# whether Ray's own state has token authentication on, and shuts Ray down when its stdin closes.
 DRIVER = """
 import sys
 import ray
 from study.local_ray import start
 
 start()
+from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
 ray.get(ray.remote(lambda: 1).remote())
-print("up", flush=True)
+print("up", "token-auth" if is_token_auth_enabled() else "no-auth", flush=True)
 sys.stdin.read()
 ray.shutdown()
 """
 
 
-def _local_ray(home: Path, **env: str) -> tuple[subprocess.Popen, list[tuple[str, int, int]]]:
+def _local_ray(home: Path, **env: str) -> tuple[subprocess.Popen, str, list[tuple[str, int, int]]]:
     full = {k: v for k, v in os.environ.items()
             if not k.startswith("RAY_") and k not in ("MLFLOW_TRACKING_URI",)}
     full.update(PYTHONPATH=str(ROOT), HOME=str(home), RAY_USAGE_STATS_ENABLED="0", **env)
@@ -45,13 +47,15 @@ def _local_ray(home: Path, **env: str) -> tuple[subprocess.Popen, list[tuple[str
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "up", proc.stderr.read() if proc.stderr else ""
+    first = proc.stdout.readline().split()
+    assert first[:1] == ["up"], proc.stderr.read() if proc.stderr else ""
+    auth = first[1]
     deadline = time.time() + 30  # the agents bind a moment after the node is up
     while True:
         listeners = tcp_listeners(descendants({proc.pid}))
         agents = {command_line(pid).split()[0] for _, _, pid in listeners}
         if "ray::RuntimeEnvAgent" in agents or time.time() > deadline:
-            return proc, listeners
+            return proc, auth, listeners
         time.sleep(0.5)
 
 
@@ -61,7 +65,7 @@ def _stop(proc: subprocess.Popen) -> str:
 
 
 def test_local_ray_listens_on_loopback_only_with_a_private_token(tmp_path) -> None:
-    proc, listeners = _local_ray(tmp_path)
+    proc, auth, listeners = _local_ray(tmp_path)
     try:
         names = {command_line(pid).split()[0].rsplit("/", 1)[-1] for _, _, pid in listeners}
         # the GCS, the raylet (node and object manager), the driver's and a worker's gRPC
@@ -76,15 +80,17 @@ def test_local_ray_listens_on_loopback_only_with_a_private_token(tmp_path) -> No
     assert stat.S_IMODE(token.stat().st_mode) == 0o600
     assert stat.S_IMODE(token.parent.stat().st_mode) == 0o700
     assert len(token.read_text().strip()) == 64
-    assert "Token authentication is enabled" in err  # Ray's own line: auth is on
+    assert auth == "token-auth"  # Ray's own state in the driver
+    assert "Token authentication is enabled" not in err  # its note about the default is quiet
 
 
 def test_disabled_auth_is_warned_and_still_on_loopback(tmp_path) -> None:
-    proc, listeners = _local_ray(tmp_path, RAY_AUTH_MODE="disabled")
+    proc, auth, listeners = _local_ray(tmp_path, RAY_AUTH_MODE="disabled")
     try:
         assert listeners and all(is_loopback(address) for address, _, _ in listeners), listeners
     finally:
         err = _stop(proc)
+    assert auth == "no-auth"
     warnings = [line for line in err.splitlines() if line.startswith("warning: RAY_AUTH_MODE")]
     assert len(warnings) == 1 and "without a token" in warnings[0]
     assert not (tmp_path / ".ray").exists()  # no token made when auth is off
