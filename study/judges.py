@@ -33,8 +33,13 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def _ready() -> None:
+    """A task that only makes the pool start a process (``Judges.start``)."""
+
+
 class Judges:
-    """The judges' pool (started at the first judgement) and the judgements in flight."""
+    """The judges' pool (started by :meth:`start`, else at the first judgement) and the
+    judgements in flight."""
 
     def __init__(self, workers: int, data: Dataset | None, class_names: Sequence[str]) -> None:
         self.workers = workers
@@ -46,16 +51,29 @@ class Judges:
         self._unclosed = 0  # judgements submitted whose run is not closed yet
         self._lock = threading.Lock()
 
-    def submit(self, trial_id: str, model_state: dict[str, Any], cfg: TrialConfig,
-               on_done: Callable[[Future], None]) -> None:
-        """Judge a trial's model; ``on_done(future)`` runs when the judgement is back (or
-        failed, or was cancelled), and must call :meth:`closed` once its run is closed."""
+    def start(self) -> None:
+        """Start the pool's processes now (each imports torch and scikit-learn, seconds on a
+        small machine) while Tune starts the trials, so the first judgements and the study's
+        end do not wait for them."""
+        pool = self._ensure_pool()
+        for _ in range(self.workers):  # the pool adds a process per task it cannot place
+            pool.submit(_ready)
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             if self.data is None:
                 raise RuntimeError("the recorder holds no dataset to judge trials with")
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=start_judge, initargs=(self.data,))
+        return self._pool
+
+    def submit(self, trial_id: str, model_state: dict[str, Any], cfg: TrialConfig,
+               on_done: Callable[[Future], None]) -> None:
+        """Judge a trial's model; ``on_done(future)`` runs when the judgement is back (or
+        failed, or was cancelled), and must call :meth:`closed` once its run is closed."""
+        self._ensure_pool()
+        assert self._pool is not None
         with self._lock:
             self._unclosed += 1
         job = self._pool.submit(judge_trial, model_state, cfg.to_dict(), self.class_names,

@@ -84,6 +84,7 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
                               data.classes, spec.max_epochs, judges, data,
                               resumed=found is not None, owner=driver_id,
                               owners=parent.owners)
+    recorder.judges.start()
     trainable = tuning.trainable(data, per_trial)
     callbacks = [recorder, ConsoleReporter(plan.trials)]
     status, counts, best, best_test, registered = "FAILED", {}, None, {}, ""

@@ -99,6 +99,19 @@ def start_judge(data: Dataset) -> None:
     torch.set_num_threads(1)
     threadpool_limits(1)
     _JUDGE_DATA[:] = [data]
+    # what a judgement uses, imported now: a pool started early (study.judges) then has
+    # its first judgement as fast as the rest
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.figure  # noqa: F401
+    import scipy.sparse.csgraph  # noqa: F401
+    import scipy.spatial  # noqa: F401
+    import sklearn.manifold  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+
+    import trainables.encoders  # noqa: F401
+    import trainables.trial  # noqa: F401
 
 
 def judge_trial(model_state: dict[str, Any], config: dict[str, Any], class_names: Sequence[str],

@@ -45,3 +45,8 @@ def test_logged_encoder_loads_by_version_and_alias_and_embeds_as_the_trial(
         assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-5)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{ALIAS}")  # the signature holds
     assert np.allclose(pyfunc.predict(images[:4].numpy()), expected[:4], atol=1e-5)
+    # its environment is named, not inferred: the installed torch, pinned
+    from importlib.metadata import version
+
+    wanted = Path(mlflow.pyfunc.get_model_dependencies(f"models:/{name}@{ALIAS}")).read_text()
+    assert f"torch=={version('torch')}" in wanted.split(), wanted
