@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.defaults import slug
 from analysis.document import Block, Heading, Image, Paragraph, Table, fmt, fmt_interval, fmt_p
 from analysis.grid import (
     ACCURACY_METRICS,
@@ -34,7 +35,7 @@ from analysis.load import Study
 from analysis.montage import Panel, tsne_montage
 from analysis.observations import negative_silhouettes
 from analysis.observations_report import at, budget_line, listed, negative_note, observations_section
-from analysis.report import Output, counts_section, overview, slug
+from analysis.report import Output, counts_section, overview
 from analysis.stats import ALPHA, WILCOXON_MIN_N
 from study.presets import GRID_AUGMENTATIONS, GRID_MODES, ORIGINAL_LOSS
 from study.schema import STRUCTURE_METRICS, TEST, TEST_METRICS, TSNE_PLOT

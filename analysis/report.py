@@ -8,20 +8,19 @@ document blocks and writes its files through an ``Output``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from analysis.defaults import LEADERBOARD_TOP, slug
 from analysis.dimensions import dimension
 from analysis.document import Block, Bullets, Heading, Image, Paragraph, Table, fmt
 from analysis.load import OUTCOMES, Study
 from analysis.montage import Panel, tsne_montage
 from study.schema import FAILED, FINISHED, OBJECTIVE, OBJECTIVE_MODE, TEST, VAL
 
-LEADERBOARD_TOP = 10
 HIGHER_IS_BETTER = OBJECTIVE_MODE == "max"
 SCORES = {"probe_accuracy": "probe", "knn_accuracy": "kNN", "precision_at_1": "P@1",
           "map_at_r": "MAP@R"}  # a split's scores and their short names in tables
@@ -64,11 +63,6 @@ class Output:
     def sub(self, name: str) -> Output:
         """An ``Output`` for a subfolder that records into the same ``written`` list."""
         return Output(self.root, self.root / slug(name), self.written)
-
-
-def slug(name: str) -> str:
-    """A file-name-safe version of ``name``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "study"
 
 
 def study_sections(study: Study, client: Any, out: Output, *, top: int = LEADERBOARD_TOP,

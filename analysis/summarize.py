@@ -20,26 +20,20 @@ import datetime as dt
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analysis.compare import comparison_sections
-from analysis.document import Block, Heading, Paragraph, html_document, markdown
-from analysis.grid import is_seed_grid
-from analysis.grid_report import grid_sections, grid_study_sections
-from analysis.load import ExperimentNotFoundError, Study, load_study
-from analysis.report import (
-    LEADERBOARD_TOP,
-    Output,
-    counts_section,
-    overview,
-    slug,
-    study_sections,
-)
+from analysis.defaults import LEADERBOARD_TOP, slug
 from study.names import name_problem
 from study.schema import REPORT_DIR
 from study.secrets import redact
 from study.spec import UsageError
 from study.store import missing_sqlite_store, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from analysis.load import Study
+
+# The analysis itself (pandas, scipy, matplotlib) is imported once the command line is
+# read: --help and usage errors answer at once.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from analysis.load import ExperimentNotFoundError
+
     names = list(dict.fromkeys(args.experiment_name))
     uri = resolve_tracking_uri(args.tracking_uri)
     try:
@@ -107,6 +103,8 @@ def open_studies(uri: str, names: list[str]) -> tuple[list[Study], Any]:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from analysis.load import load_study
+
     missing = missing_sqlite_store(uri)
     if missing is not None:
         raise UsageError(f"no MLflow store at {missing} (from tracking URI {uri}); pass "
@@ -123,6 +121,12 @@ def write_report(studies: list[Study], client: Any, root: Path, *, uri: str, top
                  command: str) -> list[Path]:
     """Write report.md, report.html, CSVs and PNGs under ``root``; returns every file
     written (report.md and report.html last)."""
+    from analysis.compare import comparison_sections
+    from analysis.document import Block, Heading, Paragraph, html_document, markdown
+    from analysis.grid import is_seed_grid
+    from analysis.grid_report import grid_sections, grid_study_sections
+    from analysis.report import Output, counts_section, overview, study_sections
+
     out = Output(root, root)
     names = [s.name for s in studies]
     title = (f"Study report: {names[0]}" if len(names) == 1

@@ -31,6 +31,7 @@ def real_study(tmp_path_factory: pytest.TempPathFactory) -> RealStudy:
         "--max-epochs", "1", "--experiment-name", REAL_EXPERIMENT, "--tracking-uri", uri,
         "--storage-path", str(folder / "ray"), "--set", "train_subset=300",
         "--set", "eval_train=300", "--set", "tsne_samples=200", "--seed", "0",
+        "--log-encoders", "none",
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
     proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
@@ -53,7 +54,7 @@ def real_grid(tmp_path_factory: pytest.TempPathFactory) -> RealStudy:
         "--grid-seeds", "1", "--max-epochs", "1", "--set", "train_subset=300",
         "--set", "eval_train=300", "--set", "tsne_samples=200",
         "--experiment-name", GRID_EXPERIMENT, "--tracking-uri", uri,
-        "--storage-path", str(folder / "ray"),
+        "--storage-path", str(folder / "ray"), "--log-encoders", "none",
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
     proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,

@@ -14,7 +14,7 @@ from study.schema import DRIVER_TAG, NOTE_TAG
 from tests.study.helpers import ROOT, run_cli, study_runs
 
 BUDGET = ["--dataset", "digits", "--set", "train_subset=256", "--set", "eval_train=400",
-          "--set", "batch_size=64"]
+          "--set", "batch_size=64", "--log-encoders", "none"]
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
