@@ -79,12 +79,15 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
     parent = (parent_run.reopen(client, found, spec, driver_id) if found is not None
               else parent_run.create(client, spec, plan, space, per_trial, cluster, data, judges,
                                      driver_id))
-    floor = parent_run.FloorJob(data, space.fixed) if found is None else None
     recorder = MLflowRecorder(spec.tracking_uri, parent.experiment_id, parent.run_id,
                               data.classes, spec.max_epochs, judges, data,
                               resumed=found is not None, owner=driver_id,
                               owners=parent.owners)
+    # Before the floor's thread reads the dataset: starting the judges hands it to them
+    # through torch's multiprocessing pickler, which moves its tensors into shared memory
+    # in place (a concurrent reader of the old storage crashed the driver, SIGSEGV).
     recorder.judges.start()
+    floor = parent_run.FloorJob(data, space.fixed) if found is None else None
     trainable = tuning.trainable(data, per_trial)
     callbacks = [recorder, ConsoleReporter(plan.trials)]
     status, counts, best, best_test, registered = "FAILED", {}, None, {}, ""
