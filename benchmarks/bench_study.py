@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--num-samples", type=int, default=8)
     p.add_argument("--max-epochs", type=int, default=1)
-    p.add_argument("--train-subset", type=int, default=20_000)
+    p.add_argument("--train-subset", type=int, default=12_000,
+                   help="anchors per epoch (default: the CPU budget's)")
     args = p.parse_args(argv)
 
     from study.run import main as study_main
