@@ -12,7 +12,6 @@ from study.schema import EPOCH_METRICS, TEST_METRICS
 from tests.study.helpers import (
     ROOT,
     assert_png,
-    mlflow_server,
     ray_results,
     run_cli,
     study_runs,
@@ -146,25 +145,6 @@ def test_every_metric_ray_received_is_in_mlflow(readme_study) -> None:
         for key in EPOCH_METRICS:
             history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
             assert history == {int(row["epoch"]): pytest.approx(row[key]) for row in rows}
-
-
-def test_study_against_a_real_mlflow_server(tmp_path: Path) -> None:
-    with mlflow_server(tmp_path) as uri:
-        proc = run_cli(
-            ["python", "-m", "study.run", "--dataset", "digits", "--num-samples", "2",
-             "--max-epochs", "1", "--tracking-uri", uri, "--experiment-name", "server-study",
-             "--set", "train_subset=256", "--set", "tsne_samples=100", "--seed", "5"],
-            tmp_path,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        client, parents, trials = study_runs(uri, "server-study")
-        assert len(parents) == 1 and len(trials) == 2
-        for run in trials:
-            assert run.data.params["train_subset"] == "256"
-            assert run.data.tags["outcome"] == "finished"
-            assert len(client.get_metric_history(run.info.run_id, "loss")) == 1
-            assert_png(client, run.info.run_id)
-    assert not (tmp_path / "mlflow.db").exists()  # nothing went to a local store
 
 
 @pytest.mark.parametrize(
