@@ -72,12 +72,11 @@ class Judges:
                on_done: Callable[[Future], None]) -> None:
         """Judge a trial's model; ``on_done(future)`` runs when the judgement is back (or
         failed, or was cancelled), and must call :meth:`closed` once its run is closed."""
-        self._ensure_pool()
-        assert self._pool is not None
+        pool = self._ensure_pool()
         with self._lock:
             self._unclosed += 1
-        job = self._pool.submit(judge_trial, model_state, cfg.to_dict(), self.class_names,
-                                plot_title(trial_id, cfg))
+        job = pool.submit(judge_trial, model_state, cfg.to_dict(), self.class_names,
+                          plot_title(trial_id, cfg))
         self._jobs = [j for j in self._jobs if not j.done()] + [job]
         job.add_done_callback(on_done)
 
