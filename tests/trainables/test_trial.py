@@ -143,3 +143,45 @@ def test_chunked_views_give_each_step_its_own_batch(digits, augmentation, monkey
         assert x.shape == (len(batch.indices), *digits.image_shape)
         if augmentation == "none":  # un-augmented views are the images themselves, normalised
             assert torch.equal(x, views(digits.train_x[batch.indices], None))
+
+
+class _Untraceable(torch.nn.Module):
+    """Control flow on a tensor's value: torch.fx cannot trace it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.bn = torch.nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn(self.conv(x))
+        return y.flatten(1) if float(y.sum()) > 0 else -y.flatten(1)
+
+
+@pytest.mark.parametrize("encoder,shape", [("small_cnn", (1, 28, 28)), ("resnet18", (3, 32, 32))])
+def test_inference_copy_is_the_eval_model_with_batch_norms_folded(encoder: str, shape) -> None:
+    from trainables.encoders import build_encoder
+    from trainables.trial import inference_copy
+
+    torch.manual_seed(0)
+    model = build_encoder(encoder, shape[0], 16, width=8)
+    with torch.no_grad():  # running statistics far from BN's initial (0, 1)
+        model(torch.randn(32, *shape) * 3 + 1)
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    frozen = inference_copy(model)
+    x = torch.randn(20, *shape)
+    with torch.no_grad():
+        expected, got = model(x), frozen(x)
+    batch_norms = [m for m in frozen.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert batch_norms == [] and frozen is not model
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    for k, v in model.state_dict().items():  # the trained model is left as it was
+        assert torch.equal(v, before[k]), k
+
+
+def test_inference_copy_leaves_an_untraceable_model_unfused() -> None:
+    from trainables.trial import inference_copy
+
+    model = _Untraceable().eval()
+    assert inference_copy(model) is model
