@@ -11,7 +11,11 @@ Every option computes the same t-SNE (van der Maaten & Hinton 2008): perplexity
 initialisation, early exaggeration 12 for 250 iterations, 1,000 iterations in all; they differ
 in how the repulsive gradient is approximated and in the step sizes:
 
-- ``sklearn``: ``trainables.evaluate.tsne_map`` as it is (Barnes-Hut, angle 0.5), with its
+- ``torch exact``: ``trainables.tsne`` (scikit-learn's exact method in torch, no
+  approximation), on one CPU thread and, where there is one, on the GPU: what a judge on a
+  GPU machine draws;
+
+- ``sklearn``: ``trainables.final.tsne_map`` as it is (Barnes-Hut, angle 0.5), with its
   OpenMP and BLAS pools limited to 1 thread, and with the library default (all cores);
 - ``openTSNE bh`` / ``openTSNE fft``: openTSNE's Barnes-Hut (theta 0.5) or FFT-interpolated
   gradient (Linderman et al. 2019), exact neighbours, ``n_iter=750`` after the exaggeration
@@ -50,7 +54,7 @@ def _perplexity(n: int) -> float:
 
 
 def _sklearn(x: np.ndarray, seed: int) -> np.ndarray:
-    from trainables.evaluate import tsne_map
+    from trainables.final import tsne_map
 
     return tsne_map(x, seed)
 
@@ -63,6 +67,23 @@ def _opentsne(method: str, n_jobs: int) -> TsneFn:
                     neighbors="exact", negative_gradient_method=method, n_iter=750,
                     n_jobs=n_jobs, random_state=seed)
         return np.asarray(tsne.fit(x.astype(np.float32)), dtype=np.float32)
+    return run
+
+
+def _torch(device: str) -> TsneFn:
+    def run(x: np.ndarray, seed: int) -> np.ndarray:
+        import torch
+
+        from trainables.tsne import tsne
+
+        threads = torch.get_num_threads()
+        if device == "cpu":
+            torch.set_num_threads(1)
+        try:
+            out = tsne(torch.from_numpy(x.astype(np.float32)).to(device), _perplexity(len(x)))
+        finally:
+            torch.set_num_threads(threads)
+        return out.cpu().numpy()
     return run
 
 
@@ -83,6 +104,11 @@ def options(cores: int) -> dict[str, tuple[TsneFn, int]]:
     opts: dict[str, tuple[TsneFn, int]] = {
         "sklearn, 1 thread": (_limited(_sklearn, 1), 1),
         f"sklearn, {cores} threads (default)": (_limited(_sklearn, None), cores)}
+    opts["torch exact, 1 thread"] = (_limited(_torch("cpu"), 1), 1)
+    import torch
+
+    if torch.cuda.is_available():
+        opts["torch exact, cuda"] = (_torch("cuda"), 1)
     for method in ("bh", "fft") if find_spec("openTSNE") else ():
         for jobs in (1, 2):
             opts[f"openTSNE {method}, n_jobs={jobs}"] = (_limited(_opentsne(method, jobs), jobs), jobs)

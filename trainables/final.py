@@ -122,17 +122,19 @@ def judge_trial(model_state: dict[str, Any], config: dict[str, Any], class_names
 
     cfg = TrialConfig.from_dict(config)
     start = time.perf_counter()
-    emb = embed_splits(model_state, cfg, _JUDGE_DATA[0], pick_device())
+    device = pick_device()
+    emb = embed_splits(model_state, cfg, _JUDGE_DATA[0], device)
     end = conclude(emb, class_names, title, knn_k=cfg.knn_k, tsne_samples=cfg.tsne_samples,
-                   seed=cfg.seed)
+                   seed=cfg.seed, device=device)
     end.metrics[END_TIME] = time.perf_counter() - start
     return end
 
 
 def conclude(emb: Embeddings, class_names: Sequence[str], title: str, *, knn_k: int,
-             tsne_samples: int, seed: int = 0) -> Conclusion:
+             tsne_samples: int, seed: int = 0, device: torch.device | None = None) -> Conclusion:
     """The test scores, then (best-effort) the t-SNE map of ``tsne_samples`` test embeddings
-    (stratified), its plots and the structure measures."""
+    (stratified), its plots and the structure measures; the map on ``device`` when that is
+    a GPU (``tsne_map``)."""
     start = time.perf_counter()
     test = scores(*(torch.from_numpy(a) for a in (emb.train, emb.train_y, emb.test, emb.test_y)),
                   num_classes=len(class_names), knn_k=knn_k)
@@ -146,7 +148,7 @@ def conclude(emb: Embeddings, class_names: Sequence[str], title: str, *, knn_k: 
                             f"{MIN_MAP_POINTS} or more")
     else:
         try:
-            result = _pictures(result, points, point_labels, class_names, title, seed)
+            result = _pictures(result, points, point_labels, class_names, title, seed, device)
         except Exception as err:  # noqa: BLE001 - a plot must never end the study
             result.notes.append(f"no t-SNE map: {type(err).__name__}: {err}".splitlines()[0])
     result.metrics[END_TIME] = time.perf_counter() - start
@@ -154,8 +156,9 @@ def conclude(emb: Embeddings, class_names: Sequence[str], title: str, *, knn_k: 
 
 
 def _pictures(result: Conclusion, points: np.ndarray, labels: np.ndarray,
-              class_names: Sequence[str], title: str, seed: int) -> Conclusion:
-    tsne = tsne_map(points, seed)
+              class_names: Sequence[str], title: str, seed: int,
+              device: torch.device | None) -> Conclusion:
+    tsne = tsne_map(points, seed, device)
     raw = (scatter_png(points, labels, class_names, title, xlabel="embedding 1",
                        ylabel="embedding 2") if points.shape[1] == 2 else None)
     on_map = asdict(structure(tsne, labels, with_rank=False))
@@ -165,14 +168,22 @@ def _pictures(result: Conclusion, points: np.ndarray, labels: np.ndarray,
                       raw, result.notes)
 
 
-def tsne_map(embedding: np.ndarray, seed: int = 0) -> np.ndarray:
+def tsne_map(embedding: np.ndarray, seed: int = 0,
+             device: torch.device | None = None) -> np.ndarray:
     """A 2-D t-SNE map (van der Maaten & Hinton 2008) of (N, D) embeddings -> (N, 2).
 
-    Perplexity is 30, or less for tiny samples (it must stay below N).
+    Perplexity is 30, or less for tiny samples (it must stay below N).  On a CUDA ``device``
+    the exact t-SNE of ``trainables.tsne`` (about a second for 2,000 points; ``seed`` unused,
+    its start is PCA); elsewhere scikit-learn's Barnes-Hut t-SNE from a PCA start.
     """
+    perplexity = float(min(30, max(2, (len(embedding) - 1) // 3)))
+    if device is not None and torch.device(device).type == "cuda":
+        from trainables.tsne import tsne
+
+        points = torch.from_numpy(np.ascontiguousarray(embedding, dtype=np.float32))
+        return tsne(points.to(device), perplexity).cpu().numpy()
     from sklearn.manifold import TSNE
 
-    perplexity = float(min(30, max(2, (len(embedding) - 1) // 3)))
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     return tsne.fit_transform(embedding.astype(np.float32)).astype(np.float32)
 
