@@ -94,7 +94,8 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
     try:
         tuner = (tuning.restored(parent.ray_path, trainable, callbacks) if found is not None
                  else tuning.new(plan, trainable, callbacks, parent.ray_path, spec.verbose))
-        results = tuner.fit()
+        with tuning.trials_together(tuning.trial_slots(spec, per_trial, cluster)):
+            results = tuner.fit()
         counts = recorder.reconcile(results.experiment_path)
         interrupted = counts[INTERRUPTED] > 0 or sum(counts.values()) < plan.trials
         status = "KILLED" if interrupted else "FINISHED"

@@ -4,6 +4,8 @@ and the best result."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from study.presets import Plan
@@ -22,22 +24,53 @@ def resources(spec: StudySpec, gpus: int, space: SearchSpace) -> dict[str, float
     return {"cpu": spec.cpus_per_trial, "gpu": gpu}
 
 
+def trial_slots(spec: StudySpec, per_trial: dict[str, float], cluster: dict[str, float]) -> int:
+    """How many trials the Ray the study runs on holds at once: as many as its CPUs, or its
+    GPUs at their fraction, allow (``--max-concurrent`` at most); at least 1."""
+    gpu = per_trial.get("gpu", 0.0)
+    slots = int(cluster.get("GPU", 0) / gpu) if gpu else int(
+        cluster.get("CPU", os.cpu_count() or 1) / per_trial["cpu"])
+    if spec.max_concurrent:
+        slots = min(slots, spec.max_concurrent)
+    return max(1, slots)
+
+
 def judge_workers(spec: StudySpec, per_trial: dict[str, float], cluster: dict[str, float]) -> int:
     """Processes for the end-of-trial judgements: ``--judge-workers``, else the cores of this
-    machine that its trials leave (a local Ray runs as many trials as its CPUs, or its GPUs
-    at their fraction, allow), else half of them on a cluster, whose trials run elsewhere
-    too; at least 1."""
+    machine that its trials leave (``trial_slots`` trials on a local Ray), else half of them
+    on a cluster, whose trials run elsewhere too; at least 1."""
     if spec.judge_workers:
         return spec.judge_workers
     cores = os.cpu_count() or 1
     if spec.address is not None:
         return max(1, cores // 2)
-    gpu = per_trial.get("gpu", 0.0)
-    slots = int(cluster.get("GPU", 0) / gpu) if gpu else int(cluster.get("CPU", cores)
-                                                            / per_trial["cpu"])
-    if spec.max_concurrent:
-        slots = min(slots, spec.max_concurrent)
-    return max(1, int(cores - slots * per_trial["cpu"]))
+    return max(1, int(cores - trial_slots(spec, per_trial, cluster) * per_trial["cpu"]))
+
+
+PENDING_ENV = "TUNE_MAX_PENDING_TRIALS_PG"
+
+
+@contextmanager
+def trials_together(slots: int) -> Iterator[None]:
+    """Within it, Tune starts ``slots`` trials at once (unless ``TUNE_MAX_PENDING_TRIALS_PG``
+    is set: the user's value stands).
+
+    With a searcher Tune keeps one trial pending at a time: it asks for the next trial's
+    worker only once the previous trial runs, and when trials are short, the previous trial
+    ends before a new worker has started and its idle worker is reused, so a 2-core machine
+    ran the README's digits study one trial at a time (measured: all four trials in one
+    worker process, one after another).  Seeded random proposals (Optuna's first 10) are the
+    same either way; later proposals already depended on which trials had finished
+    (``--max-concurrent 1`` keeps a search fully repeatable).
+    """
+    if PENDING_ENV in os.environ:
+        yield
+        return
+    os.environ[PENDING_ENV] = str(max(1, slots))
+    try:
+        yield
+    finally:
+        os.environ.pop(PENDING_ENV, None)
 
 
 def trainable(data: Dataset, per_trial: dict[str, float]) -> Any:

@@ -1,4 +1,4 @@
-"""The REAL small study the analysis tests read: run once per test session through
+"""The REAL small studies the analysis tests read, each run once per test session through
 ``python -m study.run`` and shared (synthetic studies: ``tests.analysis.synthetic``)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REAL_EXPERIMENT = "test-analysis"
+REAL_EXPERIMENT = "siamese-digits"
 
 
 @dataclass(frozen=True)
@@ -22,22 +22,11 @@ class RealStudy:
 
 
 @pytest.fixture(scope="session")
-def real_study(tmp_path_factory: pytest.TempPathFactory) -> RealStudy:
-    """A 4-trial, 1-epoch study of the digits dataset, recorded by the real study command."""
-    folder = tmp_path_factory.mktemp("real-study")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    command = [
-        sys.executable, "-m", "study.run", "--dataset", "digits", "--num-samples", "4",
-        "--max-epochs", "1", "--experiment-name", REAL_EXPERIMENT, "--tracking-uri", uri,
-        "--storage-path", str(folder / "ray"), "--set", "train_subset=300",
-        "--set", "eval_train=300", "--set", "tsne_samples=200", "--seed", "0",
-        "--log-encoders", "none",
-    ]
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
-    proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, f"study.run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
-    return RealStudy(uri, folder)
+def real_study(readme_study) -> RealStudy:
+    """The README's 4-trial, 2-epoch digits study (``tests.conftest.readme_study``), recorded
+    by the real study command; the study tests check it from MLflow's and Ray's side."""
+    cwd, _ = readme_study
+    return RealStudy(f"sqlite:///{cwd / 'mlflow.db'}", cwd)
 
 
 GRID_EXPERIMENT = "test-grid"

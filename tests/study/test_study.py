@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from study.run import main
 from study.schema import EPOCH_METRICS, TEST_METRICS
 from tests.study.helpers import (
-    ROOT,
     assert_png,
     ray_results,
-    run_cli,
     study_runs,
 )
 from trainables.config import TrialConfig
-
-
-def _readme_command(prefix: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    commands = [line.strip() for line in text.splitlines() if line.strip().startswith(prefix)]
-    assert commands, f"README has no command starting with {prefix!r}"
-    return commands[0]
-
-
-@pytest.fixture(scope="module")
-def readme_study(tmp_path_factory) -> tuple[Path, object]:
-    """The README's offline smoke command, run exactly as written in a fresh folder."""
-    cwd = tmp_path_factory.mktemp("readme-study")
-    command = _readme_command("python -m study.run --dataset digits")
-    proc = run_cli(command, cwd)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return cwd, proc
 
 
 def test_readme_study_records_every_trial(readme_study) -> None:
@@ -145,6 +125,18 @@ def test_every_metric_ray_received_is_in_mlflow(readme_study) -> None:
         for key in EPOCH_METRICS:
             history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
             assert history == {int(row["epoch"]): pytest.approx(row[key]) for row in rows}
+
+
+def test_trials_run_side_by_side_on_the_cores_they_fit(readme_study) -> None:
+    """Short trials of a searched study still run as many at once as the local Ray holds:
+    Tune's worker processes (the pid of each result) are as many as the trial slots."""
+    cwd, _ = readme_study
+    received = ray_results(cwd / "ray_results", "siamese-digits")
+    _, parents, _ = study_runs(f"sqlite:///{cwd / 'mlflow.db'}", "siamese-digits")
+    params = parents[0].data.params
+    slots = int(float(params["cluster_cpus"]) / float(params["cpus_per_trial"]))
+    workers = {row["pid"] for rows in received.values() for row in rows}
+    assert len(workers) >= min(slots, 4), (workers, slots)
 
 
 @pytest.mark.parametrize(
