@@ -13,6 +13,7 @@ exception.
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -92,10 +93,14 @@ _JUDGE_DATA: list[Dataset] = []
 
 def start_judge(data: Dataset) -> None:
     """Prepare a process of the driver's judge pool: one thread (torch, BLAS, OpenMP; the
-    driver runs several of them beside the trials, on the cores the trials leave), and the
-    dataset the judgements embed."""
+    driver runs several of them beside the trials, on the cores the trials leave), the
+    dataset the judgements embed, and a watch on the driver (``_end_with``)."""
+    import threading
+
     from threadpoolctl import threadpool_limits
 
+    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True,
+                     name="judge-watches-driver").start()
     torch.set_num_threads(1)
     threadpool_limits(1)
     _JUDGE_DATA[:] = [data]
@@ -112,6 +117,15 @@ def start_judge(data: Dataset) -> None:
 
     import trainables.encoders  # noqa: F401
     import trainables.trial  # noqa: F401
+
+
+def _end_with(driver: int, every: float = 1.0) -> None:
+    """End this judge process once the driver that started it is gone (killed: SIGKILL, a
+    crash).  A pool worker would otherwise wait for work forever, as an orphan: it holds
+    the write end of its own task queue, so the queue never reports the driver's end."""
+    while os.getppid() == driver:
+        time.sleep(every)
+    os._exit(0)
 
 
 def judge_trial(model_state: dict[str, Any], config: dict[str, Any], class_names: Sequence[str],
