@@ -18,15 +18,16 @@ from study.store import default_optuna_storage, resolve_tracking_uri
 from trainables.config import DIMENSIONS, ConfigError, parse_assignments
 
 # Budget of each trial on a CPU-only machine versus one with a GPU; ``--set`` overrides.
-# On a CPU: 12,000 anchors an epoch, so that the 50-trial main job fits 15 minutes on 2
-# cores (at 20,000 it was on course for about 25: 19 trials in 9.5 minutes, TPE keeping
-# most of its trials past ASHA's first rung); the judge's samples small enough that an
-# epoch's validation costs about 5 % of its training (benchmarks.bench_trial), and the
-# end-of-trial judgement a few seconds of a core: stratified samples of 3,000 training
-# images for the probe (with 2,000 the best trial's probe fell 0.004 short of its kNN),
-# 1,000 validation images, 5,000 test images, a t-SNE map of 1,000.
-CPU_BUDGET: dict[str, Any] = {"train_subset": 12_000, "width": 16, "eval_train": 3_000,
-                              "eval_val": 1_000, "eval_test": 5_000, "tsne_samples": 1_000}
+# On a CPU: 10,000 anchors an epoch and a t-SNE map of 500 test embeddings, so that the
+# 50-trial main job fits 15 minutes on 2 cores.  Its time swings with the search's path: at
+# 12,000 anchors and 1,000-point maps one run took 12.6 minutes and another (TPE exploiting
+# 3-view triplet trials at batch 64) 16.9, of which 1,777 core-seconds trained and 377
+# judged, a 1,000-point t-SNE being 3.9 s of a judgement's 7.5 (500 points: 1.6 s).  The
+# judge's samples: 3,000 training images for the probe (with 2,000 the best trial's probe
+# fell 0.004 short of its kNN), 1,000 validation images (an epoch's validation then costs
+# under 5 % of its training, benchmarks.bench_trial), 5,000 test images.
+CPU_BUDGET: dict[str, Any] = {"train_subset": 10_000, "width": 16, "eval_train": 3_000,
+                              "eval_val": 1_000, "eval_test": 5_000, "tsne_samples": 500}
 GPU_BUDGET: dict[str, Any] = {"train_subset": 0, "eval_train": 10_000, "eval_val": 0,
                               "eval_test": 0, "tsne_samples": 2_000}
 
