@@ -29,11 +29,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--num-samples", type=int, default=8)
     p.add_argument("--max-epochs", type=int, default=1)
-    p.add_argument("--train-subset", type=int, default=12_000,
+    p.add_argument("--train-subset", type=int, default=None,
                    help="anchors per epoch (default: the CPU budget's)")
     args = p.parse_args(argv)
 
     from study.run import main as study_main
+    from study.spec import CPU_BUDGET
+
+    if args.train_subset is None:
+        args.train_subset = CPU_BUDGET["train_subset"]
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
