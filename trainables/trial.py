@@ -230,11 +230,10 @@ def embed(model: nn.Module, views: _Views, images: Tensor, batch: int = 512) -> 
     model.eval()
     try:
         frozen = inference_copy(model)
+        return torch.cat([F.normalize(frozen(views(images[i : i + batch], None)).float(), dim=1)
+                          for i in range(0, len(images), batch)])
     finally:
         model.train()
-    out = [F.normalize(frozen(views(images[i : i + batch], None)).float(), dim=1)
-           for i in range(0, len(images), batch)]
-    return torch.cat(out)
 
 
 def inference_copy(model: nn.Module) -> nn.Module:

@@ -180,8 +180,22 @@ def test_inference_copy_is_the_eval_model_with_batch_norms_folded(encoder: str, 
         assert torch.equal(v, before[k]), k
 
 
-def test_inference_copy_leaves_an_untraceable_model_unfused() -> None:
-    from trainables.trial import inference_copy
+def test_inference_copy_leaves_an_untraceable_model_unfused_and_embed_uses_it_in_eval_mode(
+        ) -> None:
+    from trainables.trial import _Views, embed, inference_copy
 
+    torch.manual_seed(0)
     model = _Untraceable().eval()
     assert inference_copy(model) is model
+    model.train()
+    with torch.no_grad():  # running statistics far from BN's initial (0, 1)
+        model(torch.randn(16, 1, 6, 6) * 3 + 1)
+    stats = model.bn.running_mean.clone()
+    images = torch.randint(0, 256, (10, 1, 6, 6), dtype=torch.uint8)
+    views = _Views(TrialConfig(), torch.zeros(1), torch.ones(1))
+    got = embed(model, views, images)
+    model.eval()
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model(images.float() / 255), dim=1)
+    torch.testing.assert_close(got, expected)
+    assert torch.equal(model.bn.running_mean, stats)  # evaluated, not trained
