@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from study.run import main
-from study.schema import EPOCH_METRICS
+from study.schema import EPOCH_METRICS, NOTE_TAG
 from tests.study.helpers import (
     ROOT,
     command_line,
@@ -83,12 +83,14 @@ def _check_complete(uri: str, experiment: str, num_samples: int) -> list:
     return trials
 
 
-def test_diverging_and_killed_trials_fail_alone(tmp_path: Path) -> None:
+def test_diverging_killed_and_unmappable_trials_fail_alone(tmp_path: Path) -> None:
     """Triplet trials diverge (p_norm=0.01 makes the loss NaN at once), the worker of one
-    other trial (pair or batch mode, which do not diverge) is killed mid-trial; the other
-    trials finish, and every metric Ray received is in MLflow."""
+    other trial (pair or batch mode, which do not diverge) is killed mid-trial, and no trial
+    can draw its t-SNE map (2 points: a note, not a failure); the other trials finish,
+    judged, and every metric Ray received is in MLflow."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    args = [*TINY, "--num-samples", "8", "--max-epochs", "3", "--cpus-per-trial", "0.5",
+    unmappable = ["tsne_samples=2" if a.startswith("tsne_samples=") else a for a in TINY]
+    args = [*unmappable, "--num-samples", "8", "--max-epochs", "3", "--cpus-per-trial", "0.5",
             "--set", "p_norm=0.01", "--set", "train_subset=1024", "--experiment-name", "faults",
             "--seed", "3"]
     proc = _start(args, tmp_path)
@@ -136,8 +138,17 @@ def test_diverging_and_killed_trials_fail_alone(tmp_path: Path) -> None:
     assert len(failed) == len(diverged) + 1
     assert f"{len(failed)} failed" in output  # the end-of-study summary counts failures
 
+    # a map that cannot be drawn is a note: the rest of the judgement is recorded, the run ends
+    client, parents, _ = study_runs(uri, "faults")
+    assert parents[0].info.status == "FINISHED"
+    ended = [r for r in trials if r.data.tags["outcome"] in ("finished", "stopped_early")]
+    for run in ended:
+        assert run.info.status == "FINISHED"
+        assert "no t-SNE map" in run.data.tags[NOTE_TAG]
+        assert "test_probe_accuracy" in run.data.metrics
+        assert not [a for a in client.list_artifacts(run.info.run_id) if a.path == "tsne.png"]
+
     # every metric Ray received is in MLflow
-    client, _, _ = study_runs(uri, "faults")
     by_trial = {r.data.tags["trial_id"]: r for r in trials}
     received = ray_results(tmp_path / "ray_results", "faults")
     assert received

@@ -283,14 +283,21 @@ def test_reconcile_retires_only_runs_of_its_own_lineage(tmp_path) -> None:
 
 def test_processes_opening_one_new_sqlite_store_at_once_all_succeed(tmp_path) -> None:
     db = tmp_path / "mlflow.db"
-    start = time.time() + 12  # after the imports: all three open the new file together
-    code = ("import sys, time; from study.store import open_client; import mlflow.tracking; "
-            "t = float(sys.argv[2]); time.sleep(max(0.0, t - time.time())); "
+    # each process says when its imports are done, then waits for the word: all three open
+    # the new file together
+    code = ("import sys; from study.store import open_client; import mlflow.tracking; "
+            "print('ready', flush=True); sys.stdin.readline(); "
             "open_client(sys.argv[1]).search_experiments(); print('ok')")
-    procs = [subprocess.Popen([sys.executable, "-c", code, f"sqlite:///{db}", str(start)],
+    procs = [subprocess.Popen([sys.executable, "-c", code, f"sqlite:///{db}"],
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
              for _ in range(3)]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-2000:]
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     outputs = [p.communicate(timeout=120) for p in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0 and out.strip() == "ok", err[-2000:]

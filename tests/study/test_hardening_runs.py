@@ -1,6 +1,7 @@
 """The hardening issue with whole studies (subprocess drivers on the digits data): two
-drivers of one study, a t-SNE map that cannot be drawn (recorded into a real MLflow server),
-Ctrl-C of a huge study."""
+drivers of one study, Ctrl-C of a huge study.  A t-SNE map that cannot be drawn is part of
+``test_faults``' study of failing trials; the cluster test records into a real MLflow
+server."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from study.schema import DRIVER_TAG, NOTE_TAG
-from tests.study.helpers import ROOT, mlflow_server, run_cli, study_runs
+from study.schema import DRIVER_TAG
+from tests.study.helpers import ROOT, run_cli, study_runs
 
 BUDGET = ["--dataset", "digits", "--set", "train_subset=256", "--set", "eval_train=400",
           "--set", "batch_size=64", "--log-encoders", "none"]
@@ -70,27 +71,6 @@ def test_a_second_driver_of_a_running_study_is_refused(tmp_path: Path) -> None:
     assert driver.split(":")[1] == str(first.pid)
     assert {r.data.tags[DRIVER_TAG] for r in trials} == {driver}
     assert not lock.exists()  # released with the driver
-
-
-def test_a_map_that_cannot_be_drawn_is_a_note_and_every_run_ends(tmp_path: Path) -> None:
-    # recorded into a real `mlflow server` (the local Ray's study; the cluster test records a
-    # two-node study into one too)
-    with mlflow_server(tmp_path) as uri:
-        proc = run_cli(["python", "-m", "study.run", *BUDGET, "--set", "tsne_samples=2",
-                        "--num-samples", "2", "--max-epochs", "1", "--experiment-name", "nomap",
-                        "--tracking-uri", uri], tmp_path, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-        client, parents, trials = study_runs(uri, "nomap")
-        assert parents[0].info.status == "FINISHED" and len(trials) == 2
-        for run in trials:
-            assert run.info.status == "FINISHED" and run.data.tags["outcome"] == "finished"
-            assert run.data.params["train_subset"] == "256"
-            assert len(client.get_metric_history(run.info.run_id, "loss")) == 1
-            assert "no t-SNE map" in run.data.tags[NOTE_TAG]
-            assert "test_probe_accuracy" in run.data.metrics  # the rest of the judgement
-            assert not [a for a in client.list_artifacts(run.info.run_id)
-                        if a.path == "tsne.png"]
-    assert not (tmp_path / "mlflow.db").exists()  # nothing went to a local store
 
 
 def test_ctrl_c_ends_a_huge_study_within_seconds(tmp_path: Path) -> None:
