@@ -25,6 +25,7 @@ from study.schema import (
     FORMER_DRIVERS_TAG,
     OBJECTIVE,
     PARENT_PARAMS,
+    PARENT_TAG,
     PRESET_TAG,
     RAY_PATH_TAG,
     RESUMED_TAG_PREFIX,
@@ -123,9 +124,12 @@ def find(spec: StudySpec) -> Any:
     if not _inside(path, spec.storage_path):
         raise UsageError(f"--resume: {path} leads outside --storage-path (to "
                          f"{os.path.realpath(path)}); refusing to restore from it")
-    if not tune.Tuner.can_restore(path):
+    if not tune.Tuner.can_restore(path) and client.search_runs(
+            [experiment.experiment_id], max_results=1,
+            filter_string=f"tags.`{PARENT_TAG}` = '{parents[0].info.run_id}'"):
         raise UsageError(f"--resume: Ray's state of {spec.experiment_name!r} is not in {path}; "
                          "pass the --storage-path the study was started with")
+    # (no trial run and no state: the study was stopped in its set-up, and starts afresh)
     return parents[0]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from study import lock as study_lock
 from study import parent as parent_run
 from study import tuner as tuning
+from study.interrupts import DeferredCtrlC
 from study.preflight import check_resources, check_storage_path, check_tracking_uri, local_cpus
 from study.presets import PRESETS, Plan
 from study.registry import log_study_encoders
@@ -34,40 +35,46 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: list[str] | None = None) -> int:
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # no store-migration chatter
-    lock = None
-    try:
-        spec = parse_args(argv)
-        if not spec.verbose:
-            quiet_ray()  # Ray's and MLflow's own chatter; --verbose keeps it
-        check_tracking_uri(spec.tracking_uri)
-        check_storage_path(spec.storage_path)
-        if spec.address is None:
-            check_resources(spec, local_cpus(), _local_gpus())  # before Ray starts
-        lock = study_lock.acquire(spec)  # one driver per study
-        found = parent_run.find(spec) if spec.resume else None
-        data = load_dataset(spec.dataset, spec.data_dir, download=spec.download,
-                            val_size=spec.val_size, seed=spec.seed)
-        gpus, cluster = _connect(spec)  # refuses a cluster that cannot hold the study
-        space = build_space(spec, data, gpus)
-        plan = PRESETS[spec.preset](spec, space)
-    except (UsageError, DataError, ConfigError, KeyboardInterrupt) as err:
-        _shutdown_ray()
-        if lock is not None:
-            lock.release()
-        if isinstance(err, KeyboardInterrupt):
-            print("interrupted before any trial started", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        print(f"error: {redact(str(err))}", file=sys.stderr)
-        return 2
-    with lock:
-        return run_study(spec, data, space, plan, tuning.resources(spec, gpus, space), cluster,
-                         found, lock.driver_id)
+    with DeferredCtrlC() as ctrl_c:  # a Ctrl-C in the set-up stops between its steps
+        lock = None
+        try:
+            spec = parse_args(argv)
+            if not spec.verbose:
+                quiet_ray()  # Ray's and MLflow's own chatter; --verbose keeps it
+            check_tracking_uri(spec.tracking_uri)
+            check_storage_path(spec.storage_path)
+            if spec.address is None:
+                check_resources(spec, local_cpus(), _local_gpus())  # before Ray starts
+            ctrl_c.check()
+            lock = study_lock.acquire(spec)  # one driver per study
+            found = parent_run.find(spec) if spec.resume else None
+            data = load_dataset(spec.dataset, spec.data_dir, download=spec.download,
+                                val_size=spec.val_size, seed=spec.seed)
+            ctrl_c.check()
+            gpus, cluster = _connect(spec)  # refuses a cluster that cannot hold the study
+            ctrl_c.check()
+            space = build_space(spec, data, gpus)
+            plan = PRESETS[spec.preset](spec, space)
+            ctrl_c.check()
+        except (UsageError, DataError, ConfigError, KeyboardInterrupt) as err:
+            _shutdown_ray()
+            if lock is not None:
+                lock.release()
+            if isinstance(err, KeyboardInterrupt):
+                print("interrupted before any trial started", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            print(f"error: {redact(str(err))}", file=sys.stderr)
+            return 2
+        with lock:
+            return run_study(spec, data, space, plan, tuning.resources(spec, gpus, space),
+                             cluster, found, lock.driver_id, ctrl_c)
 
 
 def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
               per_trial: dict[str, float], cluster: dict[str, float], found: Any,
-              driver_id: str = "") -> int:
-    """Run (or resume) the study's trials under its parent run; the exit code."""
+              driver_id: str = "", ctrl_c: DeferredCtrlC | None = None) -> int:
+    """Run (or resume) the study's trials under its parent run; the exit code.  A Ctrl-C
+    that ``ctrl_c`` deferred during the set-up ends the study here, before Tune starts."""
     import ray
 
     from study.console import ConsoleReporter
@@ -92,8 +99,12 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
     callbacks = [recorder, ConsoleReporter(plan.trials)]
     status, counts, best, best_test, registered = "FAILED", {}, None, {}, ""
     try:
-        tuner = (tuning.restored(parent.ray_path, trainable, callbacks) if found is not None
+        restore = found is not None and tuning.started(parent.ray_path)
+        tuner = (tuning.restored(parent.ray_path, trainable, callbacks) if restore
                  else tuning.new(plan, trainable, callbacks, parent.ray_path, spec.verbose))
+        if ctrl_c is not None:
+            ctrl_c.check()
+            ctrl_c.release()  # Tune's loop takes Ctrl-C its own way
         with tuning.trials_together(tuning.trial_slots(spec, per_trial, cluster)):
             results = tuner.fit()
         counts = recorder.reconcile(results.experiment_path)
@@ -102,7 +113,7 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
         best = tuning.best(results)
         best_test = recorder.end_metrics(best.metrics["trial_id"]) if best is not None else {}
         registered = log_study_encoders(spec, results, best, best_test, recorder, data)
-    except KeyboardInterrupt:  # a Ctrl-C after Tune's loop ended
+    except KeyboardInterrupt:  # a Ctrl-C of the set-up (deferred) or after Tune's loop
         recorder.abandon_judgements()
     finally:
         recorder.close()

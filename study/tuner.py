@@ -106,6 +106,21 @@ def new(plan: Plan, trainable: Any, callbacks: list[Any], experiment_path: str,
     )
 
 
+def started(experiment_path: str) -> bool:
+    """Whether Tune's loop ever saved the state of the experiment at ``experiment_path`` (an
+    ``experiment_state-*.json`` there).  A study stopped before that (a Ctrl-C in its
+    set-up) ran no trial Ray could restore: its ``--resume`` starts the search afresh
+    (:func:`new`) under the same parent run."""
+    import pyarrow.fs
+
+    if "://" in experiment_path:
+        fs, path = pyarrow.fs.FileSystem.from_uri(experiment_path)
+    else:
+        fs, path = pyarrow.fs.LocalFileSystem(), experiment_path
+    found = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    return any(info.base_name.startswith("experiment_state-") for info in found)
+
+
 def restored(experiment_path: str, trainable: Any, callbacks: list[Any]) -> Any:
     """The Tuner of an interrupted study: finished trials stay, unfinished ones continue.
 

@@ -1,0 +1,38 @@
+"""The driver's deferred Ctrl-C (``study.interrupts``), in this process: a real SIGINT."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from study.interrupts import DeferredCtrlC
+
+
+def test_a_ctrl_c_waits_for_the_check_and_a_second_one_does_not() -> None:
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with DeferredCtrlC() as ctrl_c:
+        ctrl_c.check()  # nothing yet
+        signal.raise_signal(signal.SIGINT)  # noted, not raised
+        assert ctrl_c.pending
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c.check()
+        with pytest.raises(KeyboardInterrupt):  # the second: at once
+            signal.raise_signal(signal.SIGINT)
+        ctrl_c.release()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):  # Python's own again
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_ctrl_c_stays_ignored() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a job started with `&`
+    try:
+        with DeferredCtrlC() as ctrl_c:
+            signal.raise_signal(signal.SIGINT)
+            assert not ctrl_c.pending
+            ctrl_c.check()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
