@@ -8,7 +8,8 @@ waited on it for ever, so the driver never ended.  Until Tune's loop starts, the
 therefore only notes a Ctrl-C (one line on stderr) and raises ``KeyboardInterrupt`` at its
 next :meth:`DeferredCtrlC.check`, between steps; a second Ctrl-C raises at once, for a step
 that hangs.  From :meth:`DeferredCtrlC.release` on, Ctrl-C is Python's again, and Tune's
-loop handles it as Tune does (a graceful stop; a second Ctrl-C skips it).
+loop handles it as Tune does (a graceful stop; a second Ctrl-C skips it); after the loop,
+:meth:`DeferredCtrlC.restore` takes it back from Tune.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ class DeferredCtrlC:
 
     def __init__(self) -> None:
         self.pending = False
+        self._original: object = None  # SIGINT's handler before (None: not the main thread)
         self._installed = False
 
     def __enter__(self) -> DeferredCtrlC:
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            signal.signal(signal.SIGINT, self._on_sigint)
-            self._installed = True
+        if threading.current_thread() is threading.main_thread():
+            self._original = signal.getsignal(signal.SIGINT)
+            if self._original is signal.default_int_handler:
+                signal.signal(signal.SIGINT, self._on_sigint)
+                self._installed = True
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -53,7 +56,17 @@ class DeferredCtrlC:
             raise KeyboardInterrupt
 
     def release(self) -> None:
-        """Give SIGINT back to Python's default handler (``KeyboardInterrupt`` at once)."""
+        """Give SIGINT back to the handler it had before (Python's: ``KeyboardInterrupt``
+        at once)."""
         if self._installed:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, self._original)
             self._installed = False
+
+    def restore(self) -> None:
+        """After Tune's loop: give SIGINT back to the handler it had before the study.  Ray
+        2.60's loop puts back the handler it replaced only when it catches a Ctrl-C; after
+        a loop without one its handler stays, and the first Ctrl-C while the study waits
+        for its last judgements did nothing."""
+        self.release()
+        if self._original is not None:
+            signal.signal(signal.SIGINT, self._original)

@@ -176,9 +176,6 @@ class MLflowRecorder(tune.Callback):
         self._submit(self.finish_run, trial.trial_id, dict(trial.config), trial.checkpoint,
                      FAILED, error_text(trial), trial=trial.trial_id)
 
-    def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self.flush()
-
     # ------------------------------------------------------------------ the writes
     def ensure_run(self, trial_id: str, config: dict[str, Any]) -> str:
         """The trial's child run: cached, found by its tag (a resumed study), or created."""

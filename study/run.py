@@ -107,6 +107,9 @@ def run_study(spec: StudySpec, data: Dataset, space: SearchSpace, plan: Plan,
             ctrl_c.release()  # Tune's loop takes Ctrl-C its own way
         with tuning.trials_together(tuning.trial_slots(spec, per_trial, cluster)):
             results = tuner.fit()
+        if ctrl_c is not None:
+            ctrl_c.restore()
+        recorder.flush()  # the last judgements: a Ctrl-C abandons them
         counts = recorder.reconcile(results.experiment_path)
         interrupted = counts[INTERRUPTED] > 0 or sum(counts.values()) < plan.trials
         status = "KILLED" if interrupted else "FINISHED"

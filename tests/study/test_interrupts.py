@@ -36,3 +36,17 @@ def test_an_ignored_ctrl_c_stays_ignored() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_restore_takes_ctrl_c_back_from_a_handler_left_behind() -> None:
+    seen = []
+    with DeferredCtrlC() as ctrl_c:
+        ctrl_c.release()
+        signal.signal(signal.SIGINT, lambda *_: seen.append(1))  # as Tune's loop leaves it
+        signal.raise_signal(signal.SIGINT)
+        assert seen == [1]
+        ctrl_c.restore()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert seen == [1]
