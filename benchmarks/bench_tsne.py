@@ -13,9 +13,11 @@ in how the repulsive gradient is approximated and in the step sizes:
 
 - ``torch exact``: ``trainables.tsne`` (scikit-learn's exact method in torch, no
   approximation), on one CPU thread and, where there is one, on the GPU: what a judge on a
-  GPU machine draws;
+  GPU machine draws, and a judge on a CPU for maps of up to 600 points
+  (``trainables.final.EXACT_ON_CPU_UP_TO``);
 
-- ``sklearn``: ``trainables.final.tsne_map`` as it is (Barnes-Hut, angle 0.5), with its
+- ``sklearn``: ``trainables.final.barnes_hut_map`` (Barnes-Hut, angle 0.5), what a judge
+  on a CPU draws for larger maps, with its
   OpenMP and BLAS pools limited to 1 thread, and with the library default (all cores);
 - ``openTSNE bh`` / ``openTSNE fft``: openTSNE's Barnes-Hut (theta 0.5) or FFT-interpolated
   gradient (Linderman et al. 2019), exact neighbours, ``n_iter=750`` after the exaggeration
@@ -54,9 +56,9 @@ def _perplexity(n: int) -> float:
 
 
 def _sklearn(x: np.ndarray, seed: int) -> np.ndarray:
-    from trainables.final import tsne_map
+    from trainables.final import barnes_hut_map
 
-    return tsne_map(x, seed)
+    return barnes_hut_map(x, seed)
 
 
 def _opentsne(method: str, n_jobs: int) -> TsneFn:

@@ -1,4 +1,5 @@
-"""The torch exact t-SNE (what a GPU judge draws) against scikit-learn's exact t-SNE."""
+"""The torch exact t-SNE (what a GPU judge draws, and a CPU judge for small maps) against
+scikit-learn's exact t-SNE."""
 
 from __future__ import annotations
 
@@ -63,3 +64,18 @@ def test_a_judge_on_a_gpu_draws_the_torch_map(points) -> None:
     reference = TSNE(perplexity=30.0, method="exact", init="pca", random_state=0)
     ref_kl = kl_divergence(p, torch.from_numpy(reference.fit_transform(points)))
     assert kl_divergence(p, torch.from_numpy(on_gpu)) <= ref_kl * 1.05 + 0.01
+
+
+def test_a_cpu_judge_draws_small_maps_exactly_and_large_ones_by_barnes_hut(points,
+                                                                          monkeypatch) -> None:
+    from trainables import final
+
+    assert len(points) <= final.EXACT_ON_CPU_UP_TO
+    exact = tsne(torch.from_numpy(points), 30.0).numpy()
+    np.testing.assert_array_equal(final.tsne_map(points, 0), exact)
+    drawn = []
+    monkeypatch.setattr(final, "EXACT_ON_CPU_UP_TO", len(points) - 1)
+    monkeypatch.setattr(final, "barnes_hut_map",
+                        lambda e, seed: drawn.append((len(e), seed)) or np.zeros((len(e), 2)))
+    final.tsne_map(points, 7)
+    assert drawn == [(len(points), 7)]
