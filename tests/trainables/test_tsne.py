@@ -72,10 +72,8 @@ def test_a_cpu_judge_draws_small_maps_exactly_and_large_ones_by_barnes_hut(point
 
     assert len(points) <= final.EXACT_ON_CPU_UP_TO
     exact = tsne(torch.from_numpy(points), 30.0).numpy()
-    np.testing.assert_array_equal(final.tsne_map(points, 0), exact)
-    drawn = []
-    monkeypatch.setattr(final, "EXACT_ON_CPU_UP_TO", len(points) - 1)
-    monkeypatch.setattr(final, "barnes_hut_map",
-                        lambda e, seed: drawn.append((len(e), seed)) or np.zeros((len(e), 2)))
-    final.tsne_map(points, 7)
-    assert drawn == [(len(points), 7)]
+    np.testing.assert_array_equal(final.tsne_map(points, 7), exact)
+    monkeypatch.setattr(final, "EXACT_ON_CPU_UP_TO", len(points) - 1)  # now a large map
+    barnes_hut = final.tsne_map(points, 7)
+    np.testing.assert_array_equal(barnes_hut, final.barnes_hut_map(points, 7))
+    assert not np.allclose(barnes_hut, exact)
