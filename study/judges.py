@@ -13,6 +13,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from trainables.config import DIMENSIONS, TrialConfig
@@ -60,25 +61,62 @@ class Judges:
             pool.submit(_ready)
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            if self.data is None:
-                raise RuntimeError("the recorder holds no dataset to judge trials with")
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=start_judge, initargs=(self.data,))
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                if self.data is None:
+                    raise RuntimeError("the recorder holds no dataset to judge trials with")
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=start_judge, initargs=(self.data,))
+            return self._pool
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """A judge process died (killed, out of memory, a crash): its pool is broken for
+        good; the next judgement starts a new one."""
+        with self._lock:
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=False)
 
     def submit(self, trial_id: str, model_state: dict[str, Any], cfg: TrialConfig,
                on_done: Callable[[Future], None]) -> None:
         """Judge a trial's model; ``on_done(future)`` runs when the judgement is back (or
-        failed, or was cancelled), and must call :meth:`closed` once its run is closed."""
-        pool = self._ensure_pool()
+        failed, or was cancelled), and must call :meth:`closed` once its run is closed.
+
+        A judgement lost with a judge process that died is made once more in a new pool (a
+        process's death fails every judgement of its pool, also those not started); lost
+        twice, it fails.  ``on_done`` runs in every case, so no run is left open."""
         with self._lock:
             self._unclosed += 1
-        job = pool.submit(judge_trial, model_state, cfg.to_dict(), self.class_names,
-                          plot_title(trial_id, cfg))
-        self._jobs = [j for j in self._jobs if not j.done()] + [job]
-        job.add_done_callback(on_done)
+        self._send((judge_trial, model_state, cfg.to_dict(), self.class_names,
+                    plot_title(trial_id, cfg)), on_done, again=1)
+
+    def _send(self, task: tuple, on_done: Callable[[Future], None], again: int) -> None:
+        try:
+            pool = self._ensure_pool()
+            try:
+                job = pool.submit(*task)
+            except BrokenProcessPool:  # it broke since the last judgement
+                self._replace(pool)
+                pool = self._ensure_pool()
+                job = pool.submit(*task)
+        except Exception as err:  # noqa: BLE001 - no pool to judge in: the run still closes
+            job = Future()
+            job.set_exception(err)
+            on_done(job)
+            return
+
+        def done(job: Future) -> None:
+            if again and not job.cancelled() and isinstance(job.exception(), BrokenProcessPool) \
+                    and not self.abandoned:
+                self._replace(pool)
+                self._send(task, on_done, again - 1)
+            else:
+                on_done(job)
+
+        with self._lock:
+            self._jobs = [j for j in self._jobs if not j.done()] + [job]
+        job.add_done_callback(done)
 
     def closed(self) -> None:
         """A judged trial's run is closed."""
