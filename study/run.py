@@ -144,6 +144,23 @@ def quiet_ray() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("ray", "ray.tune", "ray.train", "ray.air", "mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    state = logging.getLogger("ray.tune.execution.experiment_state")
+    if not any(isinstance(f, StateCopyRace) for f in state.filters):
+        state.addFilter(StateCopyRace())
+
+
+class StateCopyRace(logging.Filter):
+    """Drops one harmless error of Ray Tune 2.60 from the console.  Tune copies its driver
+    folder to the storage path in a background thread, and its next save rewrites files of
+    that folder meanwhile: a copy that finds a file replaced fails with FileNotFoundError,
+    is logged with a 20-line traceback when the next save waits for it, and that save's own
+    copy (forced and waited for at the study's end) copies the folder again.  Any other
+    failure to save the state is still shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, FileNotFoundError)
+                    and str(record.msg).startswith("Saving experiment state to storage"))
 
 
 def build_space(spec: StudySpec, data: Dataset, gpus: int) -> SearchSpace:

@@ -114,6 +114,41 @@ def test_help_prints_each_default_once() -> None:
     assert text.count("(default: 50)") == 1
 
 
+def test_only_tunes_copy_race_is_kept_off_the_console(tmp_path) -> None:
+    import logging
+    import os
+
+    from study.run import StateCopyRace, quiet_ray
+
+    names = ("ray", "ray.tune", "ray.train", "ray.air", "mlflow", "alembic")
+    levels = {name: logging.getLogger(name).level for name in names}
+    environ = dict(os.environ)
+    state = logging.getLogger("ray.tune.execution.experiment_state")
+    shown: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = shown.append
+    state.addHandler(handler)
+    try:
+        quiet_ray()
+        quiet_ray()
+        assert sum(isinstance(f, StateCopyRace) for f in state.filters) == 1
+        for error in (FileNotFoundError, PermissionError):
+            try:  # a real failed open, as pyarrow's copy raises it (as Tune logs it)
+                raise error(2, "Failed to open local file", str(tmp_path / "state.json"))
+            except OSError:
+                state.error("Saving experiment state to storage at '%s' failed with "
+                            "exception: ", tmp_path, exc_info=True)
+        state.error("Saving experiment state to storage at '%s' failed", tmp_path)
+    finally:
+        state.removeHandler(handler)
+        state.filters.clear()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        os.environ.clear()
+        os.environ.update(environ)
+    assert [r.exc_info[0] if r.exc_info else None for r in shown] == [PermissionError, None]
+
+
 def test_every_metric_ray_received_is_in_mlflow(readme_study) -> None:
     cwd, _ = readme_study
     received = ray_results(cwd / "ray_results", "siamese-digits")
