@@ -268,3 +268,18 @@ def test_an_arrays_folder_val_npz_is_the_validation_split(tmp_path) -> None:
     data = load_dataset(str(tmp_path), val_size=5)
     assert (len(data.train_y), len(data.val_y), len(data.test_y)) == (60, 30, 20)
     assert data.val_source.endswith("val.npz")
+
+
+def test_digits_are_scikit_learns_digits_upsampled() -> None:
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    from trainables.builtin import load_digits
+
+    bunch = sklearn_digits()
+    x = torch.nn.functional.interpolate(torch.tensor(bunch.images, dtype=torch.float32)[:, None]
+                                        / 16, size=(16, 16), mode="bilinear", align_corners=False)
+    x = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    data = load_digits()
+    assert torch.equal(torch.cat([data.train_x, data.test_x]), x)
+    assert torch.cat([data.train_y, data.test_y]).tolist() == bunch.target.tolist()
+    assert len(data.train_y) == 1400
