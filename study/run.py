@@ -241,5 +241,18 @@ def _shutdown_ray() -> None:
         ray.shutdown()
 
 
+def exit_now(code: int) -> None:
+    """End the driver with ``code`` once its study has ended: the exit handlers run (Ray's,
+    MLflow's, the judges' pool's, logging's), then the process ends without Python's
+    teardown of its modules, which took 2.5 s here after every study (freeing torch's, Ray's
+    and MLflow's objects) and changes nothing anyone sees."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
