@@ -32,10 +32,12 @@ def run_cli(command: str | list[str], cwd: Path, timeout: float = 600,
 
 
 def study_runs(tracking_uri: str, experiment: str) -> tuple[Any, list[Any], list[Any]]:
-    """(client, parent runs, trial runs) of an experiment."""
-    from mlflow.tracking import MlflowClient
+    """(client, parent runs, trial runs) of an experiment.  The store is opened as a driver
+    opens it (``study.store.open_client``): a test that reads while a driver creates the
+    store does not race it in MLflow's schema creation."""
+    from study.store import open_client
 
-    client = MlflowClient(tracking_uri)
+    client = open_client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"experiment {experiment} missing"
     runs = client.search_runs([exp.experiment_id], max_results=1000)
