@@ -18,6 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SHARED_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 
 
+@pytest.fixture(autouse=True)
+def _in_a_folder_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own temporary folder: what MLflow writes beside the working
+    directory by default (the artifacts of an experiment made without a location, in
+    ``./mlruns``) lands there, never in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """torchvision's MNIST layout: <dir>/MNIST/raw/..."""
