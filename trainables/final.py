@@ -189,9 +189,10 @@ def _pictures(result: Conclusion, points: np.ndarray, labels: np.ndarray,
 
 # Up to this many points the exact t-SNE in torch is the faster one on a CPU thread too
 # (benchmarks.bench_tsne, one thread, 64-D MNIST embeddings: 300 points 0.6 s against
-# scikit-learn's Barnes-Hut 1.2 s, 500 points 1.4 s against 2.0 s, 700 points 2.9 s against
-# 3.0 s; trustworthiness equal to 0.001); above it Barnes-Hut's N log N wins.
-EXACT_ON_CPU_UP_TO = 600
+# scikit-learn's Barnes-Hut 1.1 s, 500 points 1.1 s against 2.4 s, 700 points 2.2 s against
+# 3.9 s, 1,000 points 4.1 s against 4.2 s; trustworthiness equal to 0.001); above it
+# Barnes-Hut's N log N wins (1,500 points: 13.2 s against 9.0 s).
+EXACT_ON_CPU_UP_TO = 800
 
 
 def tsne_map(embedding: np.ndarray, seed: int = 0,
