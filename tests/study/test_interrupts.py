@@ -9,6 +9,15 @@ import pytest
 from study.interrupts import DeferredCtrlC
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_as_from_a_terminal():
+    """Python's own SIGINT handler, as a driver started from a terminal has it, even when
+    the tests run where SIGINT is ignored (started in the background with ``&``)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_a_ctrl_c_waits_for_the_check_and_a_second_one_does_not() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with DeferredCtrlC() as ctrl_c:
