@@ -13,11 +13,16 @@ on one device:
    retrieval) as a share of the trial's time (target: at most 5 %), and the end-of-trial
    judgement a judge process of the driver makes once (test split embedded and scored,
    t-SNE map, plots, structure), off the trial's path.
+3. the validation embedding (the training and validation samples, as every epoch embeds
+   them) by the trained model in eval mode as it is, with its batch norms folded into the
+   convolutions, and with the pools index-free too (``trainables.trial.inference_copy``):
+   the fastest and the median of interleaved repeats, the same numbers checked.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -26,7 +31,7 @@ from study.spec import CPU_BUDGET, GPU_BUDGET
 from trainables.config import TrialConfig
 from trainables.data import load_dataset
 from trainables.final import conclude, embed_splits
-from trainables.trial import run_trial
+from trainables.trial import MaxPool2x2, _Views, inference_copy, run_trial
 
 
 def _epoch(cfg: TrialConfig, data, device: str) -> dict[str, float]:
@@ -82,6 +87,49 @@ def main(argv: list[str] | None = None) -> None:
     print("| --- | --- | --- | --- | --- |")
     print(f"| {args.mode}, no augmentation | {history[-1]['images_per_s']:.0f} | {train_s:.1f} | "
           f"{eval_s:.2f} ({eval_s / (train_s + eval_s):.1%}) | {judgement_s:.1f} |")
+    _embedding(last.state["model"], cfg, data, torch.device(device))
+
+
+def _embedding(state: dict, cfg: TrialConfig, data, device: torch.device, repeats: int = 10) -> None:
+    """Table 3: the per-epoch validation embedding, three ways, interleaved."""
+    from torch.fx.experimental.optimization import fuse
+
+    from trainables.encoders import build_encoder
+
+    model = build_encoder(cfg.encoder, data.image_shape[0], cfg.embedding_dim, cfg.width)
+    model.load_state_dict(state)
+    model = model.to(device, memory_format=torch.channels_last).eval()
+    data = data.to(device)
+    views = _Views(cfg, torch.tensor(data.mean, device=device), torch.tensor(data.std, device=device))
+    images = torch.cat([data.train_x[: cfg.eval_train], data.val_x[: cfg.eval_val]])
+
+    def folded_only(m: torch.nn.Module) -> torch.nn.Module:
+        return fuse(m)
+
+    ways = {"eval model": lambda m: m, "batch norms folded": folded_only,
+            "folded + index-free pools": inference_copy}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    outputs: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for _ in range(repeats):
+            for name, make in ways.items():
+                start = time.perf_counter()
+                frozen = make(model)
+                out = torch.cat([frozen(views(images[i : i + 512], None))
+                                 for i in range(0, len(images), 512)])
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                times[name].append(time.perf_counter() - start)
+                outputs[name] = out
+    pools = sum(isinstance(m, MaxPool2x2) for m in inference_copy(model).modules())
+    print(f"\n| embedding {len(images):,} evaluation images ({repeats} repeats, {pools} pools "
+          f"index-free) | fastest s | median s | vs eval model (median) |")
+    print("| --- | --- | --- | --- |")
+    base = statistics.median(times["eval model"])
+    for name, ts in times.items():
+        torch.testing.assert_close(outputs[name], outputs["eval model"], rtol=1e-4, atol=1e-4)
+        print(f"| {name} | {min(ts):.3f} | {statistics.median(ts):.3f} | "
+              f"{base / statistics.median(ts):.2f}x |")
 
 
 if __name__ == "__main__":

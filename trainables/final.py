@@ -78,12 +78,12 @@ def embed_splits(model_state: dict[str, Any], cfg: TrialConfig, data: Dataset,
     model.load_state_dict(model_state)
     model = model.to(device, memory_format=torch.channels_last)
     views = _Views(cfg, torch.tensor(data.mean, device=device), torch.tensor(data.std, device=device))
-    out = []
-    for x, y, size in ((data.train_x, data.train_y, cfg.eval_train),
-                       (data.test_x, data.test_y, cfg.eval_test)):
-        rows = stratified_indices(y, size, EVALUATION_SEED)
-        out += [embed(model, views, x[rows].to(device)).cpu().numpy(), y[rows].numpy()]
-    return Embeddings(*out)
+    train_rows = stratified_indices(data.train_y, cfg.eval_train, EVALUATION_SEED)
+    test_rows = stratified_indices(data.test_y, cfg.eval_test, EVALUATION_SEED)
+    train, test = embed(model, views, data.train_x[train_rows].to(device),
+                        data.test_x[test_rows].to(device))
+    return Embeddings(train.cpu().numpy(), data.train_y[train_rows].numpy(),
+                      test.cpu().numpy(), data.test_y[test_rows].numpy())
 
 
 # The dataset of a judge process (``start_judge``): a worker of the driver's pool holds one

@@ -162,6 +162,23 @@ def test_every_metric_ray_received_is_in_mlflow(readme_study) -> None:
             assert history == {int(row["epoch"]): pytest.approx(row[key]) for row in rows}
 
 
+def test_eval_share_sums_the_epochs_ray_received(readme_study) -> None:
+    """``benchmarks.eval_share`` reads back from MLflow the training and judge seconds
+    Tune received from the trials, every epoch of every trial, and splits them by mode."""
+    from benchmarks.eval_share import shares
+
+    cwd, _ = readme_study
+    received = ray_results(cwd / "ray_results", "siamese-digits")
+    client, _, _ = study_runs(f"sqlite:///{cwd / 'mlflow.db'}", "siamese-digits")
+    got = shares(client, "siamese-digits")
+    rows = [row for trial in received.values() for row in trial]
+    assert got["all"][:2] == (len(received), len(rows))
+    assert got["all"][2] == pytest.approx(sum(r["epoch_time_s"] for r in rows))
+    assert got["all"][3] == pytest.approx(sum(r["eval_time_s"] for r in rows))
+    modes = [v for k, v in got.items() if k != "all"]
+    assert [sum(column) for column in zip(*modes)] == pytest.approx(list(got["all"]))
+
+
 def test_trials_run_side_by_side_on_the_cores_they_fit(readme_study) -> None:
     """Short trials of a searched study still run as many at once as the local Ray holds:
     Tune's worker processes (the pid of each result) are as many as the trial slots."""

@@ -180,6 +180,36 @@ def test_inference_copy_is_the_eval_model_with_batch_norms_folded(encoder: str, 
         assert torch.equal(v, before[k]), k
 
 
+@pytest.mark.parametrize("shape", [(3, 16, 28, 28), (2, 5, 7, 9), (1, 1, 2, 2), (2, 3, 3, 4)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_index_free_pool_is_torchs_2x2_max_pool_exactly(shape, channels_last: bool) -> None:
+    from trainables.trial import MaxPool2x2
+
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1)).contiguous(
+        memory_format=fmt)
+    x[0, 0, 0, :2] = 7.0  # ties within a window
+    expected = torch.nn.MaxPool2d(2)(x)
+    got = MaxPool2x2()(x)
+    assert got.shape == expected.shape and torch.equal(got, expected)
+    assert got.is_contiguous(memory_format=fmt)
+
+
+def test_inference_copy_replaces_only_the_pools_it_computes() -> None:
+    from trainables.encoders import build_encoder
+    from trainables.trial import MaxPool2x2, inference_copy
+
+    small = inference_copy(build_encoder("small_cnn", 1, 8, width=4).eval())
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in small.modules())
+    assert sum(isinstance(m, MaxPool2x2) for m in small.modules()) == 2
+    others = torch.nn.Sequential(torch.nn.MaxPool2d(3), torch.nn.MaxPool2d(2, stride=1),
+                                 torch.nn.MaxPool2d(2, ceil_mode=True), torch.nn.MaxPool2d(2))
+    kept = inference_copy(others.eval())
+    assert [type(m) for m in kept.children()] == [torch.nn.MaxPool2d] * 3 + [MaxPool2x2]
+    x = torch.randn(2, 3, 23, 23)
+    assert torch.equal(kept(x), others(x))
+
+
 def test_inference_copy_leaves_an_untraceable_model_unfused_and_embed_uses_it_in_eval_mode(
         ) -> None:
     from trainables.trial import _Views, embed, inference_copy
@@ -193,7 +223,7 @@ def test_inference_copy_leaves_an_untraceable_model_unfused_and_embed_uses_it_in
     stats = model.bn.running_mean.clone()
     images = torch.randint(0, 256, (10, 1, 6, 6), dtype=torch.uint8)
     views = _Views(TrialConfig(), torch.zeros(1), torch.ones(1))
-    got = embed(model, views, images)
+    got, = embed(model, views, images)
     model.eval()
     with torch.no_grad():
         expected = torch.nn.functional.normalize(model(images.float() / 255), dim=1)
