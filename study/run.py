@@ -13,8 +13,20 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import sys
 from typing import Any
+
+
+def _ctrl_c_during_the_imports(signum: int, frame: object) -> None:
+    """A Ctrl-C while the driver imports Ray, torch and MLflow (about 4 s): nothing has
+    started or been recorded yet, so one line and exit 130, not an import traceback."""
+    os.write(2, b"interrupted before the study started: nothing was recorded\n")
+    os._exit(130)
+
+
+if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _ctrl_c_during_the_imports)
 
 from study import lock as study_lock
 from study import parent as parent_run
@@ -255,4 +267,6 @@ def exit_now(code: int) -> None:
 
 
 if __name__ == "__main__":
+    if signal.getsignal(signal.SIGINT) is _ctrl_c_during_the_imports:  # imported: Python's again
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     exit_now(main())

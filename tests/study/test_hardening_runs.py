@@ -1,7 +1,7 @@
 """The hardening issue with whole studies (subprocess drivers on the digits data): two
-drivers of one study and a Ctrl-C of it (one huge study), Ctrl-C during the set-up.  A t-SNE
-map that cannot be drawn is part of ``test_faults``' study of failing trials; the cluster
-test records into a real MLflow server."""
+drivers of one study and a Ctrl-C of it (one huge study), Ctrl-C during the imports and the
+set-up.  A t-SNE map that cannot be drawn is part of ``test_faults``' study of failing
+trials; the cluster test records into a real MLflow server."""
 
 from __future__ import annotations
 
@@ -106,6 +106,26 @@ def _start_and_signal_when(args: list[str], cwd: Path, appears: Path) -> tuple[i
 
 SETUP_ARGS = [*BUDGET, "--set", "tsne_samples=20", "--num-samples", "2", "--max-epochs", "1",
               "--experiment-name", "early", "--seed", "5"]
+
+
+def test_ctrl_c_during_the_imports_ends_quietly(tmp_path: Path) -> None:
+    # the driver imports torch for about 2 s before main() starts: the Ctrl-C is sent as
+    # soon as torch's library is mapped into the driver (its own /proc entry), mid-import
+    proc = _start(SETUP_ARGS, tmp_path)
+    maps = Path(f"/proc/{proc.pid}/maps")
+    try:
+        deadline = time.time() + 60
+        while "libtorch" not in maps.read_text():
+            assert proc.poll() is None and time.time() < deadline, "torch was never imported"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output[-3000:]
+    assert output == "interrupted before the study started: nothing was recorded\n", output
+    assert list(tmp_path.iterdir()) == []  # no lock, no store, no Ray folder
 
 
 def test_ctrl_c_while_ray_starts_ends_cleanly(tmp_path: Path) -> None:
