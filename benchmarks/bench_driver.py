@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(tmp)
         uri = f"sqlite:///{root / 'mlflow.db'}"
         client = MlflowClient(uri)
-        experiment = client.create_experiment("bench-driver")
+        experiment = client.create_experiment("bench-driver", artifact_location=(root / "mlruns").as_uri())
         parent = client.create_run(experiment).info.run_id
         recorder = TimedRecorder(uri, experiment, parent, data.classes, args.epochs,
                                  args.judge_workers, data)

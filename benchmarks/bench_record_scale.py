@@ -79,7 +79,8 @@ def run(store: str, args: argparse.Namespace, root: Path) -> dict[str, float]:
 
     uri = f"sqlite:///{root / 'bench.db'}" if store == "sqlite" else store
     client = MlflowClient(uri)
-    experiment = client.create_experiment(f"scale-{int(time.time())}")
+    experiment = client.create_experiment(f"scale-{int(time.time())}",
+                                          artifact_location=(root / "mlruns").as_uri())
     parent = client.create_run(experiment).info.run_id
     recorder = recorder_class()(uri, experiment, parent, [str(i) for i in range(10)],
                                 args.epochs)

@@ -36,7 +36,7 @@ from study.schema import (
 from study.secrets import redact
 from study.space import SearchSpace
 from study.spec import StudySpec, UsageError
-from study.store import missing_sqlite_store
+from study.store import artifact_location, missing_sqlite_store
 from trainables.data import Dataset
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def create(client: Any, spec: StudySpec, plan: Plan, space: SearchSpace,
     """A new parent run (and the experiment, on first use) with the study's settings."""
     experiment = client.get_experiment_by_name(spec.experiment_name)
     experiment_id = (experiment.experiment_id if experiment
-                     else client.create_experiment(spec.experiment_name))
+                     else client.create_experiment(
+                         spec.experiment_name, artifact_location=artifact_location(spec.tracking_uri)))
     client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     run = client.create_run(experiment_id, run_name=f"study-seed{spec.seed}", tags={
         ROLE_TAG: ROLE_PARENT, DATASET_TAG: spec.dataset, CODE_VERSION_TAG: code_version(),

@@ -14,6 +14,7 @@ from typing import Any
 SQLITE_PREFIX = "sqlite:///"
 DEFAULT_FILE = "mlflow.db"
 OPTUNA_FILE = "optuna.db"
+ARTIFACTS_FOLDER = "mlruns"
 
 
 def resolve_tracking_uri(given: str | None = None, workdir: Path | None = None) -> str:
@@ -33,6 +34,15 @@ def default_optuna_storage(tracking_uri: str, workdir: Path | None = None) -> st
     path = sqlite_path(tracking_uri)
     folder = path.parent if path is not None else (workdir or Path.cwd()).absolute()
     return f"{SQLITE_PREFIX}{folder / OPTUNA_FILE}"
+
+
+def artifact_location(tracking_uri: str) -> str | None:
+    """Where a new experiment keeps its runs' artifacts (plots, encoders): ``mlruns/``
+    beside an SQLite MLflow store, as ``optuna.db`` is, whichever folder the study was
+    started from; None for a server or another store (its own default, e.g. a server's
+    ``--artifacts-destination``)."""
+    path = sqlite_path(tracking_uri)
+    return None if path is None else (path.parent.absolute() / ARTIFACTS_FOLDER).as_uri()
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -198,22 +198,30 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> Non
 def test_same_seed_same_trials_on_cpu(tmp_path: Path) -> None:
     # two studies of the same seed at once, each with its own store and local Ray (running
     # them together also shows that neither depends on timing)
+    # (b's store is in a folder of its own: its artifacts go beside it, not where b started)
+    stores = {"repro-a": tmp_path / "repro-a", "repro-b": tmp_path / "store-b"}
     procs = {}
-    for name in ("repro-a", "repro-b"):
+    for name, store in stores.items():
         (tmp_path / name).mkdir()
+        store.mkdir(exist_ok=True)
         procs[name] = _start(["--num-samples", "3", "--max-epochs", "1", "--seed", "21",
-                              "--experiment-name", name, *TINY], tmp_path / name)
+                              "--experiment-name", name, "--tracking-uri",
+                              f"sqlite:///{store / 'mlflow.db'}", *TINY], tmp_path / name)
     results = []
     for name, proc in procs.items():
         output, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, output[-3000:]
-        _, _, trials = study_runs(f"sqlite:///{tmp_path / name / 'mlflow.db'}", name)
+        client, _, trials = study_runs(f"sqlite:///{stores[name] / 'mlflow.db'}", name)
+        for run in trials:
+            assert run.info.artifact_uri.startswith((stores[name] / "mlruns").as_uri() + "/")
+            assert client.list_artifacts(run.info.run_id)  # its plots are there
         results.append(sorted((tuple(sorted(r.data.params.items())),
                                r.data.metrics["loss"], r.data.metrics["val_probe_accuracy"],
                                r.data.metrics["test_probe_accuracy"])
                               for r in trials))
     assert results[0] == results[1]
     assert len({row[0] for row in results[0]}) == 3
+    assert sorted(p.name for p in (tmp_path / "repro-b").iterdir()) == ["ray_results"]
 
 
 def _silent_server() -> tuple[socket.socket, int]:
