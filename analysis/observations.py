@@ -122,7 +122,9 @@ def observation_1(frame: pd.DataFrame, experiment: str, alpha: float = ALPHA) ->
 @dataclass(frozen=True)
 class EffectShift:
     """One comparison of the family on one metric in two experiments: its per-seed
-    differences in each, Welch's t-test between them, Holm across every shift of the pair."""
+    differences in each, Welch's t-test between them, Holm across every shift of the pair;
+    ``clear_first`` / ``clear_second``: whether the effect itself is clear in that
+    experiment (its paired test, Holm within that experiment's family)."""
 
     metric: str
     kind: str
@@ -135,6 +137,8 @@ class EffectShift:
     p: float
     p_holm: float
     differs: bool
+    clear_first: bool
+    clear_second: bool
 
     @property
     def mean_first(self) -> float:
@@ -146,8 +150,18 @@ class EffectShift:
 
     @property
     def reverses(self) -> bool:
-        """The mean effect has opposite signs in the two experiments."""
-        return self.mean_first * self.mean_second < 0
+        """The effect is clear in both experiments, with opposite signs.  Opposite mean signs
+        alone are not enough: an effect of about 0 on one side (+0.001 against -0.024) has
+        the sign of its noise; that effect appears or vanishes, it does not reverse."""
+        return self.clear_first and self.clear_second and self.mean_first * self.mean_second < 0
+
+    @property
+    def change(self) -> str:
+        """``reverses``, ``same sign``, or ``clear in one only`` (opposite or zero mean signs
+        without a clear effect on both sides)."""
+        if self.reverses:
+            return "reverses"
+        return "same sign" if self.mean_first * self.mean_second > 0 else "clear in one only"
 
 
 @dataclass(frozen=True)
@@ -210,11 +224,12 @@ def observation_2(frame: pd.DataFrame, first: str, second: str,
 
     For each comparison of the family and each accuracy metric both recorded, the per-seed
     differences in ``first`` against those in ``second`` (Welch), Holm across all of them; an
-    effect differs when p_holm < alpha. Supported: some effect differs and reverses (mean
-    signs opposite); mixed: effects differ in magnitude only; not supported: none differs
-    clearly; not enough data: no shift could be tested (fewer than 2 seeds per cell in an
-    experiment). A level difference between the datasets is context (``levels``) only: a
-    harder dataset lowers every cell without changing any effect.
+    effect differs when p_holm < alpha. Supported: some effect differs and reverses (clear
+    in each experiment, with opposite signs); mixed: effects differ in magnitude only, or
+    are clear in one experiment only; not supported: none differs clearly; not enough data:
+    no shift could be tested (fewer than 2 seeds per cell in an experiment). A level
+    difference between the datasets is context (``levels``) only: a harder dataset lowers
+    every cell without changing any effect.
     """
     raw = []
     for metric in metrics_in(frame, [first, second]):
@@ -223,7 +238,7 @@ def observation_2(frame: pd.DataFrame, first: str, second: str,
         raw += [(metric, ca, cb, *welch(ca.diffs, cb.diffs)) for ca, cb in pairs]
     adjusted = holm([p for *_, p in raw])
     shifts = tuple(EffectShift(metric, ca.kind, ca.within, ca.a, ca.b, ca.diffs, cb.diffs, t, p,
-                               float(ph), bool(ph < alpha))
+                               float(ph), bool(ph < alpha), bool(ca.clear), bool(cb.clear))
                    for (metric, ca, cb, t, p), ph in zip(raw, adjusted, strict=True))
     levels = []
     for metric in metrics_in(frame, [first, second]):

@@ -50,8 +50,9 @@ HOW = {
         f"each of the {len(family())} comparisons of the family and each accuracy metric, the "
         "per-seed differences in one dataset against those in the other (Welch's t-test), "
         f"Holm across all of them; an effect differs when p_holm < {ALPHA}. **Supported** "
-        "when a differing effect reverses (opposite mean signs); **mixed** when effects "
-        "differ in magnitude only; **not supported** when none differs clearly. A harder "
+        "when a differing effect reverses (clear in each dataset, Holm within its family, "
+        "with opposite signs); **mixed** when effects differ in magnitude only, or are clear "
+        "in one dataset only; **not supported** when none differs clearly. A harder "
         "dataset lowers every cell; that level shift is shown as context and decides nothing."),
     3: ("Triplet minus pair silhouette (expected > 0: clusters) and pair minus triplet "
         "line-likeness (expected > 0: lines), matched by augmentation and seed, in the "
@@ -135,7 +136,7 @@ def augmentation_evidence(f: AugmentationFinding) -> list[str]:
 # ---------------------------------------------------------------------------- observation 2
 def shift_text(s: EffectShift, f: DatasetFinding) -> str:
     """One effect in two experiments: its mean per-seed difference in each, Welch p_holm."""
-    change = "reverses" if s.reverses else "same sign"
+    change = s.change
     return (f"`{f.first}` → `{f.second}`: {comparison_text(s)} = "
             f"{fmt_interval(s.mean_first, signed=True)} vs {fmt_interval(s.mean_second, signed=True)}"
             f" (Welch p_holm {fmt_p(s.p_holm)}) — {change}")
@@ -150,8 +151,12 @@ def datasets_text(f: DatasetFinding) -> str:
         text = (f"{len(f.differing)} of {f.tested} effects differ clearly, "
                 f"{len(f.reversals)} of them reverse: the picture changes.")
     elif f.verdict == MIXED:
-        text = (f"{len(f.differing)} of {f.tested} effects differ clearly but none reverses: "
-                "they change in magnitude only.")
+        one_side = sum(s.change == "clear in one only" for s in f.differing)
+        text = (f"{len(f.differing)} of {f.tested} effects differ clearly but none reverses "
+                "(clear in both datasets with opposite signs): "
+                + ("they change in magnitude only." if not one_side else
+                   f"{one_side} of them {'is' if one_side == 1 else 'are'} clear in one dataset "
+                   "only, the others change in magnitude."))
     else:
         text = f"none of the {f.tested} effects differs clearly between the datasets."
     levels = "; ".join(f"`{lv.metric}` {fmt(lv.mean_first)} vs {fmt(lv.mean_second)}"
@@ -176,12 +181,20 @@ def records(items: Sequence[object], kind: type) -> pd.DataFrame:
 
 
 def shifts_table(findings: Sequence[DatasetFinding]) -> pd.DataFrame:
-    """Every effect compared between two experiments, for the CSV."""
-    columns = ["first", "second", *(f.name for f in fields(EffectShift)), "mean_first",
-               "mean_second", "reverses"]
-    rows = [{"first": f.first, "second": f.second, **asdict(s), "mean_first": s.mean_first,
-             "mean_second": s.mean_second, "reverses": s.reverses}
-            for f in findings for s in f.shifts]
+    """Every effect compared between two experiments, for the CSV: the two experiments, the
+    effect's per-seed differences in each (``diffs_first``, ``diffs_second``) and the rest
+    of ``EffectShift``."""
+    rows = []
+    for f in findings:
+        for s in f.shifts:
+            row = asdict(s)
+            rows.append({"experiment_first": f.first, "experiment_second": f.second,
+                         "diffs_first": row.pop("first"), "diffs_second": row.pop("second"),
+                         **row, "mean_first": s.mean_first, "mean_second": s.mean_second,
+                         "reverses": s.reverses, "change": s.change})
+    columns = ["experiment_first", "experiment_second", "diffs_first", "diffs_second",
+               *(f.name for f in fields(EffectShift) if f.name not in ("first", "second")),
+               "mean_first", "mean_second", "reverses", "change"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -205,7 +205,15 @@ def test_two_datasets_compare_the_picture(tmp_path: Path):
     # triplet helps on one dataset and hurts on the other, clearly: the picture changes
     assert by[(2, "grid-mnist → grid-cifar10")] == "supported"
     shifts = pd.read_csv(out / "grid_effect_shifts.csv")
-    assert len(shifts) == 27 and shifts.loc[shifts["differs"], "reverses"].all()
+    assert (shifts["experiment_first"] == "grid-mnist").all()
+    assert (shifts["experiment_second"] == "grid-cifar10").all()
+    assert shifts["diffs_first"].str.startswith("(").all()  # the per-seed differences
+    differing = shifts[shifts["differs"]]
+    assert len(shifts) == 27 and (differing["mean_first"] * differing["mean_second"] < 0).all()
+    # a reversal is clear on both sides; with 3 seeds some are clear on one side only
+    assert differing["reverses"].any()
+    assert (differing["reverses"] == (differing["clear_first"] & differing["clear_second"])).all()
+    assert set(differing["change"]) <= {"reverses", "clear in one only"}
     # augmentation does nothing here, in either dataset
     assert by[(1, "grid-mnist")] == by[(1, "grid-cifar10")] == "not supported"
     # triplet clusters, pair lines, built into both
