@@ -1,7 +1,8 @@
 """Faults, interruptions and bad input: the study keeps going and loses nothing.
 
-Real processes and real signals: subprocess drivers killed with SIGKILL and then resumed, a
-trial worker killed mid-trial, trials that diverge (Ctrl-C: tests/study/test_hardening_runs.py).
+Real processes and real signals: a driver stopped by Ctrl-C before its first trial, resumed,
+killed with SIGKILL and resumed again; a trial worker killed mid-trial, trials that diverge
+(other Ctrl-Cs: tests/study/test_hardening_runs.py).
 """
 
 from __future__ import annotations
@@ -37,7 +38,15 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_ctrl_c_as_from_a_terminal)
+
+
+def _ctrl_c_as_from_a_terminal() -> None:
+    """The driver takes Ctrl-C as one started from a terminal does, even where the tests run
+    with SIGINT ignored (started in the background with ``&``; an ignored SIGINT is
+    inherited)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
@@ -159,11 +168,30 @@ def test_diverging_killed_and_unmappable_trials_fail_alone(tmp_path: Path) -> No
             assert logged == {int(r["epoch"]): pytest.approx(r[key]) for r in rows}
 
 
-def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_ctrl_c_before_any_trial_then_sigkill_then_resume_loses_and_duplicates_nothing(
+        tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [*TINY, "--num-samples", "6", "--max-epochs", "2", "--set", "mode=pair",
             "--experiment-name", "killed", "--seed", "11"]
+    # 1. a Ctrl-C as the store appears (the study's parent run is being made, before Tune's
+    # loop): the driver ends there with the command that resumes it
     proc = _start(args, tmp_path)
+    try:
+        _wait_for((tmp_path / "mlflow.db").exists, 240, "the store")
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output[-3000:]
+    assert "Traceback" not in output and "resume with:" in output
+    _, parents, _ = study_runs(uri, "killed")
+    assert [p.info.status for p in parents] == ["KILLED"]
+    parent_id = parents[0].info.run_id
+
+    # 2. --resume starts the whole search afresh under that parent; it is SIGKILLed once
+    # two trials have ended
+    proc = _start([*args, "--resume"], tmp_path)
     _wait_for(lambda: sum(r.data.tags.get("outcome") != "running"
                           for r in _trial_runs(uri, "killed")) >= 2, 300, "two ended trials")
     proc.send_signal(signal.SIGKILL)
@@ -175,6 +203,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> Non
     ended = sum(r.data.tags.get("outcome") != "running" for r in runs)
     assert 2 <= ended < 6, "the kill came too late: nothing was left for the resume to do"
 
+    # 3. the same --resume again completes the study: nothing lost, nothing twice
     resumed = run_cli(["python", "-m", "study.run", *args, "--resume"], tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
     trials = _check_complete(uri, "killed", 6)
@@ -190,6 +219,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> Non
     assert len(set(seeds.values())) == 6
     assert all(r.info.status in ("FINISHED", "FAILED") for r in trials)
     _, parents, _ = study_runs(uri, "killed")
+    assert [p.info.run_id for p in parents] == [parent_id]
     assert parents[0].info.status == "FINISHED"
     assert parents[0].data.metrics["trials_finished"] + parents[0].data.metrics[
         "trials_stopped_early"] + parents[0].data.metrics["trials_failed"] == 6

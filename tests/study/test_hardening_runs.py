@@ -136,22 +136,3 @@ def test_ctrl_c_while_ray_starts_ends_cleanly(tmp_path: Path) -> None:
     assert code == 130, output[-3000:]
     assert "Traceback" not in output and "interrupted before any trial started" in output
     assert not (tmp_path / "ray_results" / ".early.lock").exists()
-
-
-def test_ctrl_c_before_the_first_trial_is_resumed_from_scratch(tmp_path: Path) -> None:
-    # the store appears as the study's parent run is made, before Tune's loop: the Ctrl-C
-    # ends the study there, and --resume then runs the whole search under that parent
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code, output = _start_and_signal_when(SETUP_ARGS, tmp_path, tmp_path / "mlflow.db")
-    assert code == 130, output[-3000:]
-    assert "Traceback" not in output and "resume with:" in output
-    _, parents, _ = study_runs(uri, "early")
-    assert [p.info.status for p in parents] == ["KILLED"]
-
-    resumed = run_cli(["python", "-m", "study.run", *SETUP_ARGS, "--resume"], tmp_path)
-    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
-    _, again, trials = study_runs(uri, "early")
-    assert [p.info.run_id for p in again] == [parents[0].info.run_id]
-    assert again[0].info.status == "FINISHED"
-    assert len(trials) == 2 and all(r.info.status == "FINISHED" for r in trials)
-    assert len({r.data.params["seed"] for r in trials}) == 2

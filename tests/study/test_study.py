@@ -176,7 +176,7 @@ def test_eval_share_sums_the_epochs_ray_received(readme_study) -> None:
     assert got["all"][2] == pytest.approx(sum(r["epoch_time_s"] for r in rows))
     assert got["all"][3] == pytest.approx(sum(r["eval_time_s"] for r in rows))
     modes = [v for k, v in got.items() if k != "all"]
-    assert [sum(column) for column in zip(*modes)] == pytest.approx(list(got["all"]))
+    assert [sum(column) for column in zip(*modes, strict=True)] == pytest.approx(list(got["all"]))
 
 
 def test_trials_run_side_by_side_on_the_cores_they_fit(readme_study) -> None:
