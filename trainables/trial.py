@@ -246,8 +246,8 @@ def inference_copy(model: nn.Module) -> nn.Module:
 
     Embedding the CPU budget's 4,000 evaluation images by the trained small CNN (width 16,
     one CPU thread): 1.03x-1.06x the eval model's speed with the fold alone, 1.14x-1.22x
-    with the pools too (``benchmarks.bench_trial``'s third table, two runs).  Making the
-    copy (tracing it) costs about 20 ms, so ``embed`` makes one for all its image sets.  A
+    with the pools too (``benchmarks.bench_trial``'s third table, three runs).  Making the
+    copy (tracing it) costs 20-40 ms, so ``embed`` makes one for all its image sets.  A
     model ``torch.fx`` cannot trace (a registered encoder with data-dependent control flow)
     is returned as it is."""
     from torch.fx.experimental.optimization import fuse

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shlex
+import signal
 import socket
 import struct
 import subprocess
@@ -29,6 +30,44 @@ def run_cli(command: str | list[str], cwd: Path, timeout: float = 600,
     full_env.update({"PYTHONPATH": str(ROOT), **(env or {})})
     return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def start_driver(args: list[str], cwd: Path) -> subprocess.Popen:
+    """Start ``python -m study.run ARGS`` in ``cwd``, stdout and stderr together.  The driver
+    takes Ctrl-C as one started from a terminal does, even where the tests run with SIGINT
+    ignored (started in the background with ``&``; an ignored SIGINT is inherited)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    """Poll ``predicate`` until it holds; fail after ``timeout`` s, or as soon as ``proc``
+    (the driver it waits on) has ended."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        assert proc is None or proc.poll() is None, f"the driver ended while waiting for {what}"
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ctrl_c_when(args: list[str], cwd: Path, appears: Path) -> tuple[int, str]:
+    """Start a driver, send it one Ctrl-C (SIGINT) as soon as ``appears`` exists (only its
+    existence is looked at: the file is not opened while the driver writes it); its exit
+    code and output."""
+    proc = start_driver(args, cwd)
+    try:
+        wait_for(appears.exists, 240, str(appears.name), proc)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, output
 
 
 def study_runs(tracking_uri: str, experiment: str) -> tuple[Any, list[Any], list[Any]]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,41 +19,19 @@ import pytest
 from study.run import main
 from study.schema import EPOCH_METRICS, NOTE_TAG
 from tests.study.helpers import (
-    ROOT,
     command_line,
+    ctrl_c_when,
     descendants,
     ray_results,
     run_cli,
+    start_driver,
     study_runs,
+    wait_for,
 )
 from trainables.config import TrialConfig, parse_value
 
 TINY = ["--dataset", "digits", "--set", "train_subset=256", "--set", "eval_train=400",
         "--set", "tsne_samples=100", "--set", "batch_size=64", "--log-encoders", "none"]
-
-
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_ctrl_c_as_from_a_terminal)
-
-
-def _ctrl_c_as_from_a_terminal() -> None:
-    """The driver takes Ctrl-C as one started from a terminal does, even where the tests run
-    with SIGINT ignored (started in the background with ``&``; an ignored SIGINT is
-    inherited)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _trial_runs(uri: str, experiment: str) -> list:
@@ -102,7 +78,7 @@ def test_diverging_killed_and_unmappable_trials_fail_alone(tmp_path: Path) -> No
     args = [*unmappable, "--num-samples", "8", "--max-epochs", "3", "--cpus-per-trial", "0.5",
             "--set", "p_norm=0.01", "--set", "train_subset=1024", "--experiment-name", "faults",
             "--seed", "3"]
-    proc = _start(args, tmp_path)
+    proc = start_driver(args, tmp_path)
     victims: list[str] = []  # the trial id whose worker was killed
 
     def kill_one_worker() -> None:
@@ -175,15 +151,8 @@ def test_ctrl_c_before_any_trial_then_sigkill_then_resume_loses_and_duplicates_n
             "--experiment-name", "killed", "--seed", "11"]
     # 1. a Ctrl-C as the store appears (the study's parent run is being made, before Tune's
     # loop): the driver ends there with the command that resumes it
-    proc = _start(args, tmp_path)
-    try:
-        _wait_for((tmp_path / "mlflow.db").exists, 240, "the store")
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, output[-3000:]
+    code, output = ctrl_c_when(args, tmp_path, tmp_path / "mlflow.db")
+    assert code == 130, output[-3000:]
     assert "Traceback" not in output and "resume with:" in output
     _, parents, _ = study_runs(uri, "killed")
     assert [p.info.status for p in parents] == ["KILLED"]
@@ -191,8 +160,8 @@ def test_ctrl_c_before_any_trial_then_sigkill_then_resume_loses_and_duplicates_n
 
     # 2. --resume starts the whole search afresh under that parent; it is SIGKILLed once
     # two trials have ended
-    proc = _start([*args, "--resume"], tmp_path)
-    _wait_for(lambda: sum(r.data.tags.get("outcome") != "running"
+    proc = start_driver([*args, "--resume"], tmp_path)
+    wait_for(lambda: sum(r.data.tags.get("outcome") != "running"
                           for r in _trial_runs(uri, "killed")) >= 2, 300, "two ended trials")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -234,7 +203,7 @@ def test_same_seed_same_trials_on_cpu(tmp_path: Path) -> None:
     for name, store in stores.items():
         (tmp_path / name).mkdir()
         store.mkdir(exist_ok=True)
-        procs[name] = _start(["--num-samples", "3", "--max-epochs", "1", "--seed", "21",
+        procs[name] = start_driver(["--num-samples", "3", "--max-epochs", "1", "--seed", "21",
                               "--experiment-name", name, "--tracking-uri",
                               f"sqlite:///{store / 'mlflow.db'}", *TINY], tmp_path / name)
     results = []

@@ -5,43 +5,15 @@ trials; the cluster test records into a real MLflow server."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from study.schema import DRIVER_TAG
-from tests.study.helpers import ROOT, run_cli, study_runs
+from tests.study.helpers import ctrl_c_when, run_cli, start_driver, study_runs, wait_for
 
 BUDGET = ["--dataset", "digits", "--set", "train_subset=256", "--set", "eval_train=400",
           "--set", "batch_size=64", "--log-encoders", "none"]
-
-
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_ctrl_c_as_from_a_terminal)
-
-
-def _ctrl_c_as_from_a_terminal() -> None:
-    """The driver takes Ctrl-C as one started from a terminal does, even when the tests run
-    where SIGINT is ignored (started in the background with ``&``): an ignored SIGINT is
-    inherited, and the driver rightly keeps ignoring it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        assert proc.poll() is None, f"the driver ended while waiting for {what}"
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _ended_trials(uri: str, experiment: str) -> int:
@@ -56,10 +28,10 @@ def test_a_second_driver_is_refused_and_ctrl_c_ends_a_huge_study_within_seconds(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [*BUDGET, "--set", "tsne_samples=100", "--num-samples", "100000", "--max-epochs",
             "2", "--experiment-name", "huge", "--seed", "1"]
-    first = _start(args, tmp_path)
+    first = start_driver(args, tmp_path)
     lock = tmp_path / "ray_results" / ".huge.lock"
     try:
-        _wait_for(lambda: lock.is_file() and lock.stat().st_size > 0, 240, "the lock", first)
+        wait_for(lambda: lock.is_file() and lock.stat().st_size > 0, 240, "the lock", first)
         for extra in ([], ["--resume"]):  # a new study of that name, and a resume of it
             second = run_cli(["python", "-m", "study.run", *args, *extra], tmp_path, timeout=240)
             assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
@@ -68,7 +40,7 @@ def test_a_second_driver_is_refused_and_ctrl_c_ends_a_huge_study_within_seconds(
             assert err.startswith(f"error: study 'huge' is running: its driver (pid {first.pid} ")
             assert "--resume" in err and "another --experiment-name" in err
             assert first.poll() is None, "the first driver ended before the second was refused"
-        _wait_for(lambda: _ended_trials(uri, "huge") >= 3, 300, "three ended trials", first)
+        wait_for(lambda: _ended_trials(uri, "huge") >= 3, 300, "three ended trials", first)
         start = time.time()
         first.send_signal(signal.SIGINT)
         output, _ = first.communicate(timeout=120)
@@ -89,21 +61,6 @@ def test_a_second_driver_is_refused_and_ctrl_c_ends_a_huge_study_within_seconds(
     assert not lock.exists()  # released with the driver
 
 
-def _start_and_signal_when(args: list[str], cwd: Path, appears: Path) -> tuple[int, str]:
-    """Start a driver, send it one Ctrl-C (SIGINT) as soon as ``appears`` exists (only its
-    existence is looked at: the file is not opened while the driver writes it); its exit
-    code and output."""
-    proc = _start(args, cwd)
-    try:
-        _wait_for(appears.exists, 240, str(appears.name), proc)
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return proc.returncode, output
-
-
 SETUP_ARGS = [*BUDGET, "--set", "tsne_samples=20", "--num-samples", "2", "--max-epochs", "1",
               "--experiment-name", "early", "--seed", "5"]
 
@@ -111,7 +68,7 @@ SETUP_ARGS = [*BUDGET, "--set", "tsne_samples=20", "--num-samples", "2", "--max-
 def test_ctrl_c_during_the_imports_ends_quietly(tmp_path: Path) -> None:
     # the driver imports torch for about 2 s before main() starts: the Ctrl-C is sent as
     # soon as torch's library is mapped into the driver (its own /proc entry), mid-import
-    proc = _start(SETUP_ARGS, tmp_path)
+    proc = start_driver(SETUP_ARGS, tmp_path)
     maps = Path(f"/proc/{proc.pid}/maps")
     try:
         deadline = time.time() + 60
@@ -131,7 +88,7 @@ def test_ctrl_c_during_the_imports_ends_quietly(tmp_path: Path) -> None:
 def test_ctrl_c_while_ray_starts_ends_cleanly(tmp_path: Path) -> None:
     # the lock is taken just before the dataset loads and the local Ray starts: a Ctrl-C
     # there once crashed the driver at exit (SIGSEGV) and once hung it for good
-    code, output = _start_and_signal_when(SETUP_ARGS, tmp_path,
+    code, output = ctrl_c_when(SETUP_ARGS, tmp_path,
                                           tmp_path / "ray_results" / ".early.lock")
     assert code == 130, output[-3000:]
     assert "Traceback" not in output and "interrupted before any trial started" in output
