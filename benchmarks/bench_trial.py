@@ -30,8 +30,8 @@ import torch
 from study.spec import CPU_BUDGET, GPU_BUDGET
 from trainables.config import TrialConfig
 from trainables.data import load_dataset
-from trainables.final import conclude, embed_splits
-from trainables.trial import MaxPool2x2, _Views, inference_copy, run_trial
+from trainables.final import conclude, embed_splits, trained_model
+from trainables.trial import MaxPool2x2, inference_copy, run_trial
 
 
 def _epoch(cfg: TrialConfig, data, device: str) -> dict[str, float]:
@@ -94,19 +94,11 @@ def _embedding(state: dict, cfg: TrialConfig, data, device: torch.device, repeat
     """Table 3: the per-epoch validation embedding, three ways, interleaved."""
     from torch.fx.experimental.optimization import fuse
 
-    from trainables.encoders import build_encoder
-
-    model = build_encoder(cfg.encoder, data.image_shape[0], cfg.embedding_dim, cfg.width)
-    model.load_state_dict(state)
-    model = model.to(device, memory_format=torch.channels_last).eval()
+    model, views = trained_model(state, cfg, data, device)
+    model.eval()
     data = data.to(device)
-    views = _Views(cfg, torch.tensor(data.mean, device=device), torch.tensor(data.std, device=device))
     images = torch.cat([data.train_x[: cfg.eval_train], data.val_x[: cfg.eval_val]])
-
-    def folded_only(m: torch.nn.Module) -> torch.nn.Module:
-        return fuse(m)
-
-    ways = {"eval model": lambda m: m, "batch norms folded": folded_only,
+    ways = {"eval model": lambda m: m, "batch norms folded": fuse,
             "folded + index-free pools": inference_copy}
     times: dict[str, list[float]] = {name: [] for name in ways}
     outputs: dict[str, torch.Tensor] = {}

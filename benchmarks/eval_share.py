@@ -13,6 +13,7 @@ end-of-trial judgement, made by the driver's judge processes, are in neither sum
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 
 from analysis.load import ExperimentNotFoundError, load_study
@@ -23,7 +24,7 @@ def shares(client, study: str) -> dict[str, tuple[int, int, float, float]]:
     """mode -> (trials, epochs, training s, judge s), with ``all`` for the whole study."""
     trials = load_study(client, study).trials
     sums: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0, 0.0])
-    for run_id, mode in zip(trials["run_id"], trials["mode"]):
+    for run_id, mode in zip(trials["run_id"], trials["mode"], strict=True):
         train = {m.step: m.value for m in client.get_metric_history(run_id, "epoch_time_s")}
         judge = {m.step: m.value for m in client.get_metric_history(run_id, "eval_time_s")}
         epochs = sorted(train.keys() & judge.keys())
@@ -36,6 +37,11 @@ def shares(client, study: str) -> dict[str, tuple[int, int, float, float]]:
     return {k: (int(v[0]), int(v[1]), v[2], v[3]) for k, v in sums.items()}
 
 
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
@@ -43,11 +49,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="the study's MLflow experiment (study.run's --experiment-name)")
     args = p.parse_args(argv)
     if (missing := missing_sqlite_store(args.tracking_uri)) is not None:
-        p.error(f"no MLflow store at {missing}; give the study's --tracking-uri")
+        sys.exit(_usage_error(f"no MLflow store at {missing}; give the study's --tracking-uri"))
     try:
         rows = shares(open_client(args.tracking_uri), args.experiment_name)
     except ExperimentNotFoundError as e:
-        p.error(str(e))
+        sys.exit(_usage_error(f"{e}; give one with --experiment-name"))
     print("| mode | trials | epochs | training s | judge s | judge's share |")
     print("| --- | --- | --- | --- | --- | --- |")
     for mode in sorted(rows, key=lambda k: (k == "all", k)):

@@ -19,8 +19,8 @@ from typing import Any
 
 
 def _ctrl_c_during_the_imports(signum: int, frame: object) -> None:
-    """A Ctrl-C while the driver imports Ray, torch and MLflow (about 4 s): nothing has
-    started or been recorded yet, so one line and exit 130, not an import traceback."""
+    """A Ctrl-C while the driver imports torch and its own modules (about 2-5 s): nothing
+    has started or been recorded yet, so one line and exit 130, not an import traceback."""
     os.write(2, b"interrupted before the study started: nothing was recorded\n")
     os._exit(130)
 

@@ -66,18 +66,28 @@ class Conclusion:
     notes: list[str] = field(default_factory=list)
 
 
-def embed_splits(model_state: dict[str, Any], cfg: TrialConfig, data: Dataset,
-                 device: torch.device) -> Embeddings:
-    """The training sample and the test split's sample embedded by a trial's model
-    (``cfg.eval_train`` and ``cfg.eval_test`` stratified images, as every trial samples
-    them), on ``device``."""
+def trained_model(model_state: dict[str, Any], cfg: TrialConfig, data: Dataset,
+                  device: torch.device) -> tuple[torch.nn.Module, Any]:
+    """A trial's encoder with its saved weights on ``device`` (channels-last, as it trained),
+    and the un-augmented views (``trainables.trial._Views``) its embeddings are made from."""
     from trainables.encoders import build_encoder
-    from trainables.trial import _Views, embed
+    from trainables.trial import _Views
 
     model = build_encoder(cfg.encoder, data.image_shape[0], cfg.embedding_dim, cfg.width)
     model.load_state_dict(model_state)
     model = model.to(device, memory_format=torch.channels_last)
     views = _Views(cfg, torch.tensor(data.mean, device=device), torch.tensor(data.std, device=device))
+    return model, views
+
+
+def embed_splits(model_state: dict[str, Any], cfg: TrialConfig, data: Dataset,
+                 device: torch.device) -> Embeddings:
+    """The training sample and the test split's sample embedded by a trial's model
+    (``cfg.eval_train`` and ``cfg.eval_test`` stratified images, as every trial samples
+    them), on ``device``."""
+    from trainables.trial import embed
+
+    model, views = trained_model(model_state, cfg, data, device)
     train_rows = stratified_indices(data.train_y, cfg.eval_train, EVALUATION_SEED)
     test_rows = stratified_indices(data.test_y, cfg.eval_test, EVALUATION_SEED)
     train, test = embed(model, views, data.train_x[train_rows].to(device),
