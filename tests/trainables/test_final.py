@@ -53,3 +53,34 @@ def test_a_map_that_cannot_be_drawn_is_a_note_not_an_error(tsne_samples, n_test)
     assert end.tsne is None and end.raw is None
     assert len(end.notes) == 1 and end.notes[0].startswith("no t-SNE map")
     assert set(TEST_METRICS) <= set(end.metrics)  # the test scores are there regardless
+
+
+_FIRST_JUDGEMENT = """
+import sys
+from trainables.config import TrialConfig
+from trainables.data import load_dataset
+from trainables.encoders import build_encoder
+from trainables.final import judge_trial, start_judge
+
+data = load_dataset("digits", download=False, seed=3)
+start_judge(data)
+before = set(sys.modules)
+cfg = TrialConfig(eval_train=400, tsne_samples=100, embedding_dim=16, width=8, seed=3)
+model = build_encoder(cfg.encoder, data.image_shape[0], cfg.embedding_dim, cfg.width)
+end = judge_trial(model.state_dict(), cfg.to_dict(), data.classes, "a trial")
+assert end.tsne is not None and not end.notes, end.notes
+print(sorted(set(sys.modules) - before))
+"""
+
+
+def test_a_started_judge_imports_nothing_more_for_its_first_judgement() -> None:
+    # a judge process is made ready when the pool starts (study.judges starts it beside the
+    # trials): its first judgement must not still have imports (torch._dynamo, the PNG
+    # writer) or first-use set-ups to make, which the study's end would wait for
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _FIRST_JUDGEMENT], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "[]"
