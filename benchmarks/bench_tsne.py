@@ -47,12 +47,9 @@ from multiprocessing import get_context
 import numpy as np
 
 from benchmarks.mnist_embeddings import mnist_embeddings
+from trainables.final import perplexity
 
 TsneFn = Callable[[np.ndarray, int], np.ndarray]
-
-
-def _perplexity(n: int) -> float:
-    return float(min(30, max(2, (n - 1) // 3)))
 
 
 def _sklearn(x: np.ndarray, seed: int) -> np.ndarray:
@@ -65,7 +62,7 @@ def _opentsne(method: str, n_jobs: int) -> TsneFn:
     def run(x: np.ndarray, seed: int) -> np.ndarray:
         from openTSNE import TSNE
 
-        tsne = TSNE(n_components=2, perplexity=_perplexity(len(x)), initialization="pca",
+        tsne = TSNE(n_components=2, perplexity=perplexity(len(x)), initialization="pca",
                     neighbors="exact", negative_gradient_method=method, n_iter=750,
                     n_jobs=n_jobs, random_state=seed)
         return np.asarray(tsne.fit(x.astype(np.float32)), dtype=np.float32)
@@ -82,7 +79,7 @@ def _torch(device: str) -> TsneFn:
         if device == "cpu":
             torch.set_num_threads(1)
         try:
-            out = tsne(torch.from_numpy(x.astype(np.float32)).to(device), _perplexity(len(x)))
+            out = tsne(torch.from_numpy(x.astype(np.float32)).to(device), perplexity(len(x)))
         finally:
             torch.set_num_threads(threads)
         return out.cpu().numpy()

@@ -230,7 +230,7 @@ def tsne_map(embedding: np.ndarray, seed: int = 0,
     from trainables.tsne import tsne
 
     points = torch.from_numpy(np.ascontiguousarray(embedding, dtype=np.float32))
-    return tsne(points.to(device or "cpu"), _perplexity(len(embedding))).cpu().numpy()
+    return tsne(points.to(device or "cpu"), perplexity(len(embedding))).cpu().numpy()
 
 
 def barnes_hut_map(embedding: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -238,12 +238,14 @@ def barnes_hut_map(embedding: np.ndarray, seed: int = 0) -> np.ndarray:
     perplexity of :func:`tsne_map`."""
     from sklearn.manifold import TSNE
 
-    tsne = TSNE(n_components=2, perplexity=_perplexity(len(embedding)), init="pca",
+    tsne = TSNE(n_components=2, perplexity=perplexity(len(embedding)), init="pca",
                 random_state=seed)
     return tsne.fit_transform(embedding.astype(np.float32)).astype(np.float32)
 
 
-def _perplexity(n: int) -> float:
+def perplexity(n: int) -> float:
+    """The maps' perplexity for ``n`` points: 30, or less for tiny samples (it must stay
+    below ``n``); every t-SNE option (``benchmarks.bench_tsne``) uses it."""
     return float(min(30, max(2, (n - 1) // 3)))
 
 
