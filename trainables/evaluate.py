@@ -14,15 +14,16 @@ import torch
 from torch import Tensor
 
 from trainables.metrics import Scores
-from trainables.probe import fit_probe
+from trainables.probe import Probe, fit_probe
 
 
 def scores(ref_emb: Tensor, ref_y: Tensor, emb: Tensor, y: Tensor, num_classes: int,
-           knn_k: int) -> Scores:
+           knn_k: int, probe: Probe | None = None) -> Scores:
     """How well (N, D) embeddings ``emb`` of one split with labels ``y`` serve it: a probe
     and a kNN vote from the training sample ``ref_emb`` / ``ref_y``, retrieval within the
-    split."""
-    probe = fit_probe(ref_emb, ref_y, num_classes)
+    split.  ``probe``: the one fitted on that sample already (several splits judged from
+    one sample share it), else it is fitted here."""
+    probe = probe or fit_probe(ref_emb, ref_y, num_classes)
     retrieval = retrieval_metrics(emb, y)
     return Scores(probe_accuracy=probe.accuracy(emb, y),
                   probe_converged=float(probe.converged),

@@ -17,6 +17,7 @@ from trainables.config import TrialConfig
 from trainables.data import Dataset
 from trainables.evaluate import scores
 from trainables.metrics import TEST, VAL
+from trainables.probe import fit_probe
 from trainables.sampling import EVALUATION_SEED, stratified_indices
 
 
@@ -32,11 +33,12 @@ def raw_pixel_floor(data: Dataset, budget: TrialConfig) -> dict[str, float]:
     ``eval_train``, ``eval_val``, ``eval_test`` and ``knn_k`` samples them."""
     train = stratified_indices(data.train_y, budget.eval_train, EVALUATION_SEED)
     ref, ref_y = pixels(data, data.train_x[train]), data.train_y[train]
+    probe = fit_probe(ref, ref_y, data.num_classes)  # one probe for both splits
     floor = {}
     for prefix, x, y, size in ((VAL, data.val_x, data.val_y, budget.eval_val),
                                (TEST, data.test_x, data.test_y, budget.eval_test)):
         rows = stratified_indices(y, size, EVALUATION_SEED)
         judged = scores(ref, ref_y, pixels(data, x[rows]), y[rows], data.num_classes,
-                        budget.knn_k)
+                        budget.knn_k, probe)
         floor.update({f"{prefix}{k}": v for k, v in asdict(judged).items()})
     return floor
