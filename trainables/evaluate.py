@@ -23,7 +23,8 @@ def scores(ref_emb: Tensor, ref_y: Tensor, emb: Tensor, y: Tensor, num_classes: 
     and a kNN vote from the training sample ``ref_emb`` / ``ref_y``, retrieval within the
     split.  ``probe``: the one fitted on that sample already (several splits judged from
     one sample share it), else it is fitted here."""
-    probe = probe or fit_probe(ref_emb, ref_y, num_classes)
+    if probe is None:
+        probe = fit_probe(ref_emb, ref_y, num_classes)
     retrieval = retrieval_metrics(emb, y)
     return Scores(probe_accuracy=probe.accuracy(emb, y),
                   probe_converged=float(probe.converged),
