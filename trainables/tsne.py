@@ -98,8 +98,8 @@ def _kernel(y: Tensor, out: Tensor | None = None) -> Tensor:
     """The Student t kernel of a map, w_ij = 1 / (1 + |y_i - y_j|^2), zero on the diagonal;
     written into ``out`` (N, N) when given (else into one new (N, N) tensor), in place."""
     sq = (y * y).sum(dim=1)
-    w = torch.add(sq[:, None], sq[None, :], out=out).addmm_(y, y.T, alpha=-2)
-    return w.clamp_min_(0).add_(1).reciprocal_().fill_diagonal_(0.0)
+    w = torch.add(sq[:, None] + 1, sq[None, :], out=out).addmm_(y, y.T, alpha=-2)
+    return w.clamp_min_(1).reciprocal_().fill_diagonal_(0.0)  # 1 + |y_i - y_j|^2 >= 1
 
 
 def tsne(x: Tensor, perplexity: float = 30.0, max_iter: int = MAX_ITER) -> Tensor:
@@ -113,17 +113,19 @@ def tsne(x: Tensor, perplexity: float = 30.0, max_iter: int = MAX_ITER) -> Tenso
     update = torch.zeros_like(y)
     gains = torch.ones_like(y)
     lr = max(n / EARLY_EXAGGERATION / 4, 50.0)
-    w, exaggerated = torch.empty_like(p), EARLY_EXAGGERATION * p
+    w, m, exaggerated = torch.empty_like(p), torch.empty_like(p), EARLY_EXAGGERATION * p
     for it in range(max_iter):
         if it == EXPLORATION_ITER:
             exaggerated = p
         momentum = 0.5 if it < EXPLORATION_ITER else 0.8
         _kernel(y, out=w)
-        # dKL/dy_i = 4 sum_j (p_ij - q_ij) w_ij (y_i - y_j), q = w / sum(w); the (N, N)
-        # steps in place (35 % off a map on a CPU thread at 500 points), the sum kept on the
-        # device (no wait for the GPU each step)
-        m = w.mul(-1 / w.sum()).add_(exaggerated).mul_(w)
-        grad = 4.0 * (m.sum(dim=1, keepdim=True) * y - m @ y)
+        # dKL/dy_i = 4 sum_j (p_ij - q_ij) w_ij (y_i - y_j), q = w / sum(w): the (N, N)
+        # steps in place, into buffers made once, the sum kept on the device (no wait for
+        # the GPU each step).  m is symmetric, so sum_j m_ij y_j is (y^T m)^T: on a CPU
+        # thread that wide product takes a sixth of the time of the thin m @ y (0.06 ms
+        # against 0.39 ms at 500 points, where a whole step took about 1 ms).
+        torch.addcmul(exaggerated, w, -1 / w.sum(), out=m).mul_(w)
+        grad = 4.0 * (m.sum(dim=1, keepdim=True) * y - (y.T @ m).T)
         inc = update * grad < 0
         gains = torch.where(inc, gains + 0.2, gains * 0.8).clamp_min_(0.01)
         update = momentum * update - lr * (gains * grad)
