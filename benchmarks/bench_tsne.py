@@ -13,7 +13,7 @@ in how the repulsive gradient is approximated and in the step sizes:
 
 - ``torch exact``: ``trainables.tsne`` (scikit-learn's exact method in torch, no
   approximation), on one CPU thread and, where there is one, on the GPU: what a judge on a
-  GPU machine draws, and a judge on a CPU for maps of up to 800 points
+  GPU machine draws, and a judge on a CPU for maps of up to 1,500 points
   (``trainables.final.EXACT_ON_CPU_UP_TO``);
 
 - ``sklearn``: ``trainables.final.barnes_hut_map`` (Barnes-Hut, angle 0.5), what a judge
