@@ -48,14 +48,13 @@ def joint_probabilities(x: Tensor, perplexity: float, steps: int = 100,
     lo = torch.full_like(beta, -math.inf)
     hi = torch.full_like(beta, math.inf)
     done = torch.zeros(n, dtype=torch.bool, device=x.device)
-    p = torch.empty_like(d)
     for _ in range(steps):
-        p_new = torch.exp(-d * beta[:, None]).masked_fill_(eye, 0.0)
-        total = p_new.sum(dim=1)
+        # a row's precision stops changing once it is done, so its row of p stays the same
+        p = torch.exp(-d * beta[:, None]).masked_fill_(eye, 0.0)
+        total = p.sum(dim=1)
         total = torch.where(total == 0, 1e-8, total)  # scikit-learn's EPSILON_DBL
-        p_new /= total[:, None]
-        entropy = torch.log(total) + beta * (d * p_new).sum(dim=1)
-        p = torch.where(done[:, None], p, p_new)
+        p /= total[:, None]
+        entropy = torch.log(total) + beta * (d * p).sum(dim=1)
         gap = entropy - target
         done |= gap.abs() <= tol
         if bool(done.all()):
