@@ -65,11 +65,12 @@ def search(spec: StudySpec, space: SearchSpace) -> Plan:
     """Optuna TPE over the space (seeded), ASHA on the objective after every epoch."""
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
+
+    from study.searcher import ResumableOptunaSearch
 
     storage, name = optuna_storage(spec)
-    searcher: Any = OptunaSearch(space=space, metric=OBJECTIVE, mode=OBJECTIVE_MODE,
-                                 seed=spec.seed, storage=storage, study_name=name)
+    searcher: Any = ResumableOptunaSearch(space=space, metric=OBJECTIVE, mode=OBJECTIVE_MODE,
+                                          seed=spec.seed, storage=storage, study_name=name)
     if spec.max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
     scheduler = ASHAScheduler(time_attr=TIME_ATTR, max_t=spec.max_epochs,

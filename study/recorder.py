@@ -104,6 +104,8 @@ class MLflowRecorder(tune.Callback):
         self.judges = Judges(judge_workers, data, class_names)
         self._runs: dict[str, str] = {}
         self._logged_steps: dict[str, set[int]] = {}
+        # runs a resume found already ended, with the last epoch logged when they ended
+        self._ended_at: dict[str, int] = {}
         self._ended: set[str] = set()  # trials Tune ended (completed or failed) in this run
         self._client: Any = None
 
@@ -112,7 +114,7 @@ class MLflowRecorder(tune.Callback):
         # no credentials (a resumed study hands Tune a new recorder: study.tuner.restored).
         return {**self.__dict__, "tracking_uri": redact(self.tracking_uri), "writes": None,
                 "judges": (self.judges.workers, self.judges.class_names), "_runs": {},
-                "_logged_steps": {}, "_ended": set(), "_client": None}
+                "_logged_steps": {}, "_ended_at": {}, "_ended": set(), "_client": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         workers, class_names = state["judges"]
@@ -197,8 +199,9 @@ class MLflowRecorder(tune.Callback):
                 self._log_params(run_id, missing)
             history = self.client.get_metric_history(run_id, "epoch")
             self._logged_steps[run_id] = {m.step for m in history}
-            if found[0].info.status != "RUNNING" and found[0].data.tags.get(OUTCOME_TAG) in (
-                    OPEN_OUTCOMES):
+            if found[0].data.tags.get(OUTCOME_TAG) not in OPEN_OUTCOMES:
+                self._ended_at[run_id] = max(self._logged_steps[run_id], default=0)
+            elif found[0].info.status != "RUNNING":
                 self.client.update_run(run_id, "RUNNING")
                 self.client.set_tag(run_id, OUTCOME_TAG, RUNNING)
         else:
@@ -247,6 +250,10 @@ class MLflowRecorder(tune.Callback):
         the judges' process pool, and the run is tagged and closed when that comes back;
         an interrupted trial or one without a checkpoint is closed at once."""
         run_id = self.ensure_run(trial_id, config)
+        if self._ended_at.get(run_id, -1) == max(self._logged_steps[run_id], default=0):
+            # its end is recorded already: the driver was killed after that and before Ray
+            # saved the trial's end, so the resume ran its last epochs again (same numbers)
+            return
         if checkpoint is None or outcome == INTERRUPTED:
             self._close(run_id, outcome, error, None)
             return

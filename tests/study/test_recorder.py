@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from study.recorder import MLflowRecorder
@@ -59,3 +60,35 @@ def test_a_run_of_a_trial_ray_never_saved_is_retired_not_counted(tmp_path) -> No
     assert (run.info.lifecycle_stage, run.info.status, run.data.tags["outcome"]) == (
         "deleted", "KILLED", "lost")
     assert run.data.params["seed"] == "5"
+
+
+def test_a_trial_whose_end_was_recorded_before_a_kill_is_not_judged_twice(tmp_path) -> None:
+    from ray.tune import Checkpoint
+
+    client, uri, experiment_id, parent = _store(tmp_path)
+    names = [str(i) for i in range(10)]
+    first = MLflowRecorder(uri, experiment_id, parent, names, 2)
+    run_id = first.ensure_run("t1", CONFIG)
+    first.log_results("t1", CONFIG, [{"epoch": 1.0, "loss": 0.5}, {"epoch": 2.0, "loss": 0.3}])
+    client.log_metric(run_id, "test_probe_accuracy", 0.97, step=2)  # its judgement, then
+    client.set_tag(run_id, "outcome", "finished")  # the close; then the kill, before Ray
+    client.set_terminated(run_id, "FINISHED")  # saved the trial's end
+
+    # the resume runs the trial's epoch 2 again and ends it: a checkpoint without a model,
+    # which a second judgement would fail to read
+    resumed = MLflowRecorder(uri, experiment_id, parent, names, 2, resumed=True)
+    resumed.log_results("t1", CONFIG, [{"epoch": 2.0, "loss": 0.3}])
+    empty = tmp_path / "checkpoint"
+    empty.mkdir()
+    resumed.finish_run("t1", CONFIG, Checkpoint.from_directory(str(empty)), "finished", None)
+
+    run = client.get_run(run_id)
+    assert (run.info.status, run.data.tags["outcome"]) == ("FINISHED", "finished")
+    assert [m.step for m in client.get_metric_history(run_id, "loss")] == [1, 2]
+    assert len(client.get_metric_history(run_id, "test_probe_accuracy")) == 1
+
+    # a trial the resume took further than its recorded end is judged again
+    resumed.log_results("t1", CONFIG, [{"epoch": 3.0, "loss": 0.2}])
+    with pytest.raises(FileNotFoundError):
+        resumed.finish_run("t1", CONFIG, Checkpoint.from_directory(str(empty)), "finished",
+                           None)
