@@ -16,8 +16,9 @@ Van der Maaten & Hinton (2008), with scikit-learn's (1.5+) choices, step for ste
 scikit-learn also stops a phase early when the KL has not improved for 300 iterations (checked
 every 50); this runs every iteration (a GPU does 1,000 exact iterations of 2,000 points in
 about a second).  The whole (N, N) kernel is held: memory is about ``6 * N^2 * 4`` bytes, 100
-MB at N = 2,000.  On a CPU scikit-learn's Barnes-Hut is faster and ``trainables.final`` uses
-it; ``benchmarks.bench_tsne`` measures both against each other.
+MB at N = 2,000.  On a CPU thread it is the faster up to 1,500 points and scikit-learn's
+Barnes-Hut above (``trainables.final.EXACT_ON_CPU_UP_TO``); ``benchmarks.bench_tsne``
+measures both against each other.
 """
 
 from __future__ import annotations
